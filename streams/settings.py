@@ -1,0 +1,301 @@
+"""The one settings object: every broker address, path, port and secret comes from here.
+
+Values come from `RISKALERT_*` environment variables (or a `.env` file in the working directory).
+Nothing else in the code names a broker, a path or a secret.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Literal
+from urllib.parse import unquote, urlsplit
+
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from streams.errors import SettingsError
+
+ENV_PREFIX = "RISKALERT_"
+# The repository checkout this package runs from: deploy/ and schemas/ live beside streams/.
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+HMAC_KEY_BYTES = 32
+
+SecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
+SaslMechanism = Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"]
+
+
+@dataclass(frozen=True)
+class ClickHouseTarget:
+    """A parsed ClickHouse DSN: embedded chDB (a path) or a server over HTTP(S)."""
+
+    scheme: Literal["chdb", "http", "https"]
+    path: Path | None = None
+    host: str | None = None
+    port: int | None = None
+    username: str = "default"
+    password: SecretStr = field(default_factory=lambda: SecretStr(""))
+    database: str = "riskalert"
+
+    @property
+    def embedded(self) -> bool:
+        """True for chDB, where one process owns the data path."""
+        return self.scheme == "chdb"
+
+    def redacted(self) -> str:
+        """The DSN with the password hidden, safe for logs and `--help`."""
+        if self.embedded:
+            return f"chdb://{self.path}"
+        auth = f"{self.username}:***@" if self.password.get_secret_value() else f"{self.username}@"
+        return f"{self.scheme}://{auth}{self.host}:{self.port}/{self.database}"
+
+
+def parse_clickhouse_dsn(dsn: str, home: Path) -> ClickHouseTarget:
+    """Parse `chdb://[path]` or `http(s)://[user[:pass]@]host[:port][/db]`.
+
+    A relative chDB path is taken relative to `home`; an empty one means `home/clickhouse`.
+
+    Raises:
+        ValueError: with a message that says what is wrong and what is accepted.
+    """
+    parts = urlsplit(dsn)
+    if parts.scheme == "chdb":
+        raw_path = (parts.netloc + parts.path) if parts.netloc else parts.path
+        path = Path(raw_path) if raw_path else Path("clickhouse")
+        return ClickHouseTarget(scheme="chdb", path=path if path.is_absolute() else home / path)
+    if parts.scheme in ("http", "https"):
+        if not parts.hostname:
+            raise ValueError(
+                f"no host in {parts.scheme}:// DSN; expected {parts.scheme}://user:pass@host:8123/db"
+            )
+        try:
+            port = parts.port or (8443 if parts.scheme == "https" else 8123)
+        except ValueError as exc:
+            raise ValueError(f"bad port in DSN: {exc}") from exc
+        database = parts.path.strip("/") or "riskalert"
+        if "/" in database:
+            raise ValueError(f"the DSN path must be one database name, got {database!r}")
+        return ClickHouseTarget(
+            scheme=parts.scheme,  # type: ignore[arg-type]  # narrowed by the membership test above
+            host=parts.hostname,
+            port=port,
+            username=unquote(parts.username or "default"),
+            password=SecretStr(unquote(parts.password or "")),
+            database=database,
+        )
+    shown = parts.scheme or "(none)"
+    raise ValueError(f"unsupported scheme {shown!r}; use chdb://[path] or http(s)://user:pass@host:8123/db")
+
+
+class Settings(BaseSettings):
+    """riskalert's configuration. Every field is read from `RISKALERT_<FIELD NAME IN CAPITALS>`."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        frozen=True,
+    )
+
+    # --- Kafka -----------------------------------------------------------------------------------
+    kafka_bootstrap_servers: str = Field(
+        "127.0.0.1:9092", description="Kafka bootstrap servers, comma-separated host:port"
+    )
+    kafka_security_protocol: SecurityProtocol = Field("PLAINTEXT", description="Kafka security protocol")
+    kafka_sasl_mechanism: SaslMechanism | None = Field(None, description="SASL mechanism")
+    kafka_sasl_username: str | None = Field(None, description="SASL user name")
+    kafka_sasl_password: SecretStr | None = Field(None, description="SASL password (secret)")
+    kafka_ssl_cafile: Path | None = Field(None, description="CA bundle (PEM) that signed the brokers' certs")
+    kafka_ssl_certfile: Path | None = Field(None, description="client certificate (PEM) for mutual TLS")
+    kafka_ssl_keyfile: Path | None = Field(None, description="client private key (PEM) for mutual TLS")
+    kafka_ssl_key_password: SecretStr | None = Field(None, description="password of the client key (secret)")
+    topic_prefix: str = Field("", description="prefix for every topic name, e.g. 'centre-a.' (empty: none)")
+    topic_partitions: int = Field(6, ge=1, le=1000, description="partitions of every data topic")
+    topic_replication: int = Field(1, ge=1, le=10, description="replication factor of every topic")
+
+    # --- ClickHouse ------------------------------------------------------------------------------
+    clickhouse_dsn: SecretStr = Field(
+        SecretStr("chdb://"),
+        description="chdb://[path] (embedded, default <home>/clickhouse) or http(s)://user:pass@host:8123/db",
+    )
+    clickhouse_verify_tls: bool = Field(True, description="verify the ClickHouse server's TLS certificate")
+    clickhouse_ca_cert: Path | None = Field(None, description="CA bundle for a private ClickHouse CA")
+
+    # --- Alerting and metrics --------------------------------------------------------------------
+    alertmanager_url: str = Field("http://127.0.0.1:9093", description="Alertmanager URL for the pager")
+    metrics_port: int = Field(6066, ge=1, le=65535, description="worker HTTP port (/metrics, API)")
+
+    # --- Pseudonymisation ------------------------------------------------------------------------
+    hmac_key: SecretStr | None = Field(
+        None,
+        description="HMAC-SHA256 key for person keys (secret); unset: generated once into <home>/secrets/",
+    )
+    schema_registry_url: str | None = Field(None, description="Confluent schema registry (unset: local ids)")
+
+    # --- Local stack (started by `riskalert stack up`) -------------------------------------------
+    home: Path = Field(Path(".local"), description="data directory for the local stack, state and secrets")
+    deploy_dir: Path = Field(PROJECT_ROOT / "deploy", description="directory holding the shipped configs")
+    kafka_port: int = Field(9092, ge=1, le=65535, description="local Kafka broker port")
+    kafka_controller_port: int = Field(9098, ge=1, le=65535, description="local KRaft controller port")
+    kafka_heap: str = Field("768m", description="local Kafka JVM heap (-Xmx/-Xms)")
+    prometheus_port: int = Field(9090, ge=1, le=65535, description="local Prometheus port")
+    alertmanager_port: int = Field(9093, ge=1, le=65535, description="local Alertmanager port")
+
+    @field_validator("home", "deploy_dir")
+    @classmethod
+    def _absolute(cls, value: Path) -> Path:
+        return value.expanduser().resolve()
+
+    @field_validator("kafka_bootstrap_servers")
+    @classmethod
+    def _check_bootstrap(cls, value: str) -> str:
+        for server in value.split(","):
+            host, sep, port = server.strip().rpartition(":")
+            if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+                raise ValueError(f"{server.strip()!r} is not host:port")
+        return value
+
+    @field_validator("alertmanager_url", "schema_registry_url")
+    @classmethod
+    def _check_http_url(cls, value: str | None) -> str | None:
+        parts = urlsplit(value) if value is not None else None
+        if parts is not None and (parts.scheme not in ("http", "https") or not parts.netloc):
+            raise ValueError(f"{value!r} is not an http(s):// URL")
+        return value
+
+    @field_validator("topic_prefix")
+    @classmethod
+    def _check_prefix(cls, value: str) -> str:
+        allowed = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-")
+        if not set(value) <= allowed:
+            raise ValueError("only letters, digits, '.', '_' and '-' are allowed in topic names")
+        return value
+
+    @model_validator(mode="after")
+    def _check_cross_fields(self) -> Settings:
+        try:
+            parse_clickhouse_dsn(self.clickhouse_dsn.get_secret_value(), self.home)
+        except ValueError as exc:
+            raise ValueError(f"{env_name('clickhouse_dsn')}: {exc}") from exc
+        if self.kafka_security_protocol.startswith("SASL_"):
+            missing = [
+                name
+                for name in ("kafka_sasl_mechanism", "kafka_sasl_username", "kafka_sasl_password")
+                if getattr(self, name) is None
+            ]
+            if missing:
+                names = ", ".join(env_name(name) for name in missing)
+                raise ValueError(f"{self.kafka_security_protocol} needs {names}")
+        ports = {
+            "kafka_port": self.kafka_port,
+            "kafka_controller_port": self.kafka_controller_port,
+            "prometheus_port": self.prometheus_port,
+            "alertmanager_port": self.alertmanager_port,
+        }
+        if len(set(ports.values())) != len(ports):
+            raise ValueError(f"local stack ports must differ: {ports}")
+        return self
+
+    # --- Derived values --------------------------------------------------------------------------
+    @cached_property
+    def clickhouse(self) -> ClickHouseTarget:
+        """The parsed ClickHouse target."""
+        return parse_clickhouse_dsn(self.clickhouse_dsn.get_secret_value(), self.home)
+
+    def topic(self, name: str) -> str:
+        """The full topic name for a logical topic name, with the configured prefix."""
+        return f"{self.topic_prefix}{name}"
+
+    def kafka_client_config(self) -> dict[str, str | int | float | bool]:
+        """librdkafka (confluent-kafka) connection settings, secrets included: never log the result."""
+        config: dict[str, str | int | float | bool] = {
+            "bootstrap.servers": self.kafka_bootstrap_servers,
+            "security.protocol": self.kafka_security_protocol,
+        }
+        optional = {
+            "sasl.mechanism": self.kafka_sasl_mechanism,
+            "sasl.username": self.kafka_sasl_username,
+            "sasl.password": _reveal(self.kafka_sasl_password),
+            "ssl.ca.location": self.kafka_ssl_cafile,
+            "ssl.certificate.location": self.kafka_ssl_certfile,
+            "ssl.key.location": self.kafka_ssl_keyfile,
+            "ssl.key.password": _reveal(self.kafka_ssl_key_password),
+        }
+        config.update({key: str(value) for key, value in optional.items() if value is not None})
+        return config
+
+    def hmac_key_bytes(self) -> bytes:
+        """The pseudonymisation key: the configured one, or the local one, generated on first use.
+
+        The local key lives in `<home>/secrets/hmac.key` (mode 0600). It is never printed or logged.
+        """
+        if self.hmac_key is not None:
+            key = self.hmac_key.get_secret_value().encode()
+            if len(key) < 16:
+                raise SettingsError(f"{env_name('hmac_key')} is too short: use at least 16 bytes")
+            return key
+        return _local_hmac_key(self.home / "secrets" / "hmac.key")
+
+
+def _reveal(secret: SecretStr | None) -> str | None:
+    return None if secret is None else secret.get_secret_value()
+
+
+def _local_hmac_key(path: Path) -> bytes:
+    if path.exists():
+        return bytes.fromhex(path.read_text().strip())
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    key = secrets.token_bytes(HMAC_KEY_BYTES)
+    # O_EXCL: if two processes race on first use, one wins and the other reads the winner's key.
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return bytes.fromhex(path.read_text().strip())
+    with os.fdopen(fd, "w") as handle:
+        handle.write(key.hex())
+    return key
+
+
+def env_name(field: str) -> str:
+    """The environment variable that sets a settings field."""
+    return f"{ENV_PREFIX}{field.upper()}"
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read the settings, turning validation errors into one `SettingsError` naming each variable.
+
+    Raises:
+        SettingsError: one line per bad variable, e.g. `RISKALERT_CLICKHOUSE_DSN: unsupported scheme 'ftp'`.
+    """
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]  # keyword overrides are field values
+    except ValidationError as exc:
+        raise SettingsError(_describe(exc)) from exc
+
+
+def _describe(exc: ValidationError) -> str:
+    lines = []
+    for error in exc.errors():
+        field = str(error["loc"][0]) if error["loc"] else ""
+        message = error["msg"].removeprefix("Value error, ")
+        lines.append(f"{env_name(field)}: {message}" if field else message)
+    return "invalid configuration:\n  " + "\n  ".join(lines)
+
+
+def env_help() -> list[tuple[str, str, str]]:
+    """(variable, meaning, default) for every setting, for `riskalert --help`; secrets show no value."""
+    rows = []
+    for name, info in Settings.model_fields.items():
+        default = info.default
+        if default is None:
+            shown = "(unset)"
+        elif isinstance(default, SecretStr):
+            shown = default.get_secret_value() if name == "clickhouse_dsn" else "(secret)"
+        else:
+            shown = str(default)
+        rows.append((env_name(name), info.description or "", shown))
+    return rows
