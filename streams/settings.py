@@ -136,6 +136,15 @@ class Settings(BaseSettings):
     )
     schema_registry_url: str | None = Field(None, description="Confluent schema registry (unset: local ids)")
 
+    # --- Ingest ----------------------------------------------------------------------------------
+    api_tokens: SecretStr | None = Field(
+        None, description="bearer tokens accepted by the HTTP ingest API, comma-separated (secret)"
+    )
+    api_max_body_bytes: int = Field(1_048_576, ge=1024, description="largest HTTP ingest request body")
+    api_max_batch: int = Field(1000, ge=1, description="most records in one HTTP ingest request")
+    ingest_max_skew_seconds: int = Field(300, ge=0, description="how far in the future a timestamp may be")
+    ingest_max_age_days: int = Field(400, ge=1, description="how old a timestamp may be")
+
     # --- Local stack (started by `riskalert stack up`) -------------------------------------------
     home: Path = Field(Path(".local"), description="data directory for the local stack, state and secrets")
     deploy_dir: Path = Field(PROJECT_ROOT / "deploy", description="directory holding the shipped configs")
@@ -227,6 +236,12 @@ class Settings(BaseSettings):
         }
         config.update({key: str(value) for key, value in optional.items() if value is not None})
         return config
+
+    def api_token_list(self) -> list[str]:
+        """The accepted bearer tokens; empty means the HTTP API refuses every request."""
+        if self.api_tokens is None:
+            return []
+        return [token.strip() for token in self.api_tokens.get_secret_value().split(",") if token.strip()]
 
     def hmac_key_bytes(self) -> bytes:
         """The pseudonymisation key: the configured one, or the local one, generated on first use.
