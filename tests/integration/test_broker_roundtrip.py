@@ -8,6 +8,7 @@ import subprocess
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from confluent_kafka import Consumer, Producer
 
+from streams.partitioning import kafka_partition
 from streams.settings import Settings
 from tests.integration.conftest import TopicFactory
 
@@ -129,3 +130,5 @@ def test_keys_land_on_the_same_partition_from_both_clients(settings: Settings, t
     by_aiokafka = asyncio.run(_produce_aiokafka(settings, topic_factory(), records))
     assert len(set(by_confluent.values())) == 6  # the keys spread over every partition
     assert by_confluent == by_aiokafka
+    # riskalert's own murmur2 (used for explicitly partitioned compacted topics) agrees with both.
+    assert by_confluent == {key: kafka_partition(key, 6) for key, _ in records}
