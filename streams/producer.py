@@ -55,11 +55,24 @@ class CheckedProducer:
         self.tally = DeliveryTally()
         self.sent = 0
 
-    def produce(self, topic: str, key: bytes | str | None, value: bytes) -> None:
-        """Queue one record; waits for queue space instead of failing when the local queue is full."""
+    def produce(
+        self, topic: str, key: bytes | str | None, value: bytes, partition: int | None = None
+    ) -> None:
+        """Queue one record; waits for queue space instead of failing when the local queue is full.
+
+        Args:
+            topic: the full topic name.
+            key: the message key.
+            value: the encoded record.
+            partition: an explicit partition; None lets murmur2 place the key.
+        """
+        # -1 is librdkafka's "unassigned": the configured partitioner (murmur2) places the key.
+        target = -1 if partition is None else partition
         while True:
             try:
-                self._producer.produce(topic, key=key, value=value, on_delivery=self.tally.on_delivery)
+                self._producer.produce(
+                    topic, key=key, value=value, partition=target, on_delivery=self.tally.on_delivery
+                )
                 self.sent += 1
                 self._producer.poll(0)
                 return
@@ -67,6 +80,21 @@ class CheckedProducer:
                 self._producer.poll(0.05)
             except KafkaException as exc:
                 raise ProduceError(f"produce to {topic} failed: {exc}") from exc
+
+    def partition_count(self, topic: str) -> int:
+        """How many partitions the broker reports for a topic.
+
+        Raises:
+            ProduceError: if the topic does not exist.
+        """
+        try:
+            metadata = self._producer.list_topics(topic, timeout=30)
+        except KafkaException as exc:
+            raise ProduceError(f"cannot read metadata of {topic}: {exc}") from exc
+        found = metadata.topics.get(topic)
+        if found is None or found.error is not None or not found.partitions:
+            raise ProduceError(f"topic {topic} does not exist: run `riskalert topics create`")
+        return len(found.partitions)
 
     def flush(self, timeout_seconds: float = FLUSH_TIMEOUT_SECONDS) -> int:
         """Wait for every delivery report.

@@ -32,8 +32,9 @@ def topic_factory(admin: AdminClient) -> Iterator[TopicFactory]:
 
     def create(prefix: str = "test", partitions: int = 6, config: dict[str, str] | None = None) -> str:
         name = f"{prefix}.{uuid.uuid4().hex[:12]}"
-        future = admin.create_topics([NewTopic(name, num_partitions=partitions, replication_factor=1,
-                                               config=config or {})])[name]
+        future = admin.create_topics(
+            [NewTopic(name, num_partitions=partitions, replication_factor=1, config=config or {})]
+        )[name]
         future.result(timeout=30)
         created.append(name)
         return name

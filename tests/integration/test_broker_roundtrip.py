@@ -25,7 +25,9 @@ def _confluent_producer(settings: Settings) -> Producer:
     )
 
 
-def _produce_confluent(settings: Settings, topic: str, records: list[tuple[bytes, bytes]]) -> dict[bytes, int]:
+def _produce_confluent(
+    settings: Settings, topic: str, records: list[tuple[bytes, bytes]]
+) -> dict[bytes, int]:
     producer = _confluent_producer(settings)
     placed: dict[bytes, int] = {}
     failures: list[str] = []
@@ -61,7 +63,9 @@ def _consume_confluent(settings: Settings, topic: str, count: int) -> list[tuple
     return received
 
 
-async def _produce_aiokafka(settings: Settings, topic: str, records: list[tuple[bytes, bytes]]) -> dict[bytes, int]:
+async def _produce_aiokafka(
+    settings: Settings, topic: str, records: list[tuple[bytes, bytes]]
+) -> dict[bytes, int]:
     producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap_servers, acks="all")
     await producer.start()
     try:
@@ -95,9 +99,24 @@ async def _consume_aiokafka(settings: Settings, topic: str, count: int) -> list[
 
 def _kcat(settings: Settings, topic: str) -> list[str]:
     result = subprocess.run(
-        ["kcat", "-b", settings.kafka_bootstrap_servers, "-C", "-t", topic, "-o", "beginning", "-e", "-q",
-         "-f", "%k|%s|%p\n"],
-        capture_output=True, text=True, timeout=60, check=True,
+        [
+            "kcat",
+            "-b",
+            settings.kafka_bootstrap_servers,
+            "-C",
+            "-t",
+            topic,
+            "-o",
+            "beginning",
+            "-e",
+            "-q",
+            "-f",
+            "%k|%s|%p\n",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
     )
     return sorted(line for line in result.stdout.splitlines() if line)
 
@@ -123,7 +142,9 @@ def test_aiokafka_to_confluent(settings: Settings, topic_factory: TopicFactory) 
     assert {k: p for k, _, p in received} == placed
 
 
-def test_keys_land_on_the_same_partition_from_both_clients(settings: Settings, topic_factory: TopicFactory) -> None:
+def test_keys_land_on_the_same_partition_from_both_clients(
+    settings: Settings, topic_factory: TopicFactory
+) -> None:
     """Co-partitioning depends on it: confluent's murmur2_random must place keys like aiokafka (and Java)."""
     records = [(f"task-{i:04d}".encode(), b"x") for i in range(300)]
     by_confluent = _produce_confluent(settings, topic_factory(), records)

@@ -34,8 +34,12 @@ def test_every_rule_file_passes_promtool_and_has_unit_tests() -> None:
     result = _tool("promtool", "check", "rules", *map(str, rule_files))
     assert result.returncode == 0, result.stdout + result.stderr
     test_files = sorted((PROJECT_ROOT / "tests" / "prometheus").glob("*_test.yml"))
-    tested = {Path(line.split()[-1]).name for f in test_files for line in f.read_text().splitlines()
-              if line.strip().startswith("- ") and line.strip().endswith(".yml") and "rules" in line}
+    tested = {
+        Path(line.split()[-1]).name
+        for f in test_files
+        for line in f.read_text().splitlines()
+        if line.strip().startswith("- ") and line.strip().endswith(".yml") and "rules" in line
+    }
     assert {f.name for f in rule_files} <= tested
     result = _tool("promtool", "test", "rules", *map(str, test_files))
     assert result.returncode == 0, result.stdout + result.stderr

@@ -21,7 +21,11 @@ RISKALERT = str(Path(sys.executable).parent / "riskalert")
 
 def _run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [RISKALERT, *args], capture_output=True, text=True, timeout=300, check=False,
+        [RISKALERT, *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
         env={**os.environ, "COLUMNS": "200", **(env or {})},
     )
 
@@ -102,8 +106,14 @@ def test_a_taken_port_is_a_clear_error_naming_the_log(tmp_path: Path) -> None:
         squatter.bind(("127.0.0.1", 0))
         squatter.listen()
         port = squatter.getsockname()[1]
-        service = Service(name="prometheus", port=port, argv=["prometheus"], marker="x", run_dir=tmp_path,
-                          health=lambda: False)
+        service = Service(
+            name="prometheus",
+            port=port,
+            argv=["prometheus"],
+            marker="x",
+            run_dir=tmp_path,
+            health=lambda: False,
+        )
         with pytest.raises(StackError) as caught:
             process.start(service)
     message = str(caught.value)
@@ -115,10 +125,18 @@ def test_a_crashing_service_is_a_clear_error_with_its_log(tmp_path: Path) -> Non
     bad_config = tmp_path / "broken.yml"
     bad_config.write_text("scrape_configs: [this is not: valid")
     service = Service(
-        name="prometheus", port=19190,
-        argv=["prometheus", f"--config.file={bad_config}", f"--storage.tsdb.path={tmp_path / 'data'}",
-              "--web.listen-address=127.0.0.1:19190"],
-        marker=str(bad_config), run_dir=tmp_path, health=lambda: False, start_timeout_seconds=30,
+        name="prometheus",
+        port=19190,
+        argv=[
+            "prometheus",
+            f"--config.file={bad_config}",
+            f"--storage.tsdb.path={tmp_path / 'data'}",
+            "--web.listen-address=127.0.0.1:19190",
+        ],
+        marker=str(bad_config),
+        run_dir=tmp_path,
+        health=lambda: False,
+        start_timeout_seconds=30,
     )
     with pytest.raises(StackError) as caught:
         process.start(service)

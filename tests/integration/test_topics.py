@@ -19,7 +19,11 @@ from streams.topics import ALL_TOPICS, by_name
 def _riskalert(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [str(Path(sys.executable).parent / "riskalert"), *args],
-        capture_output=True, text=True, timeout=120, check=False, env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        env={**os.environ, **env},
     )
 
 
@@ -64,8 +68,9 @@ def test_create_is_idempotent_and_reports_without_touching(admin: AdminClient, p
 
 def test_drift_is_reported_and_left_alone(admin: AdminClient, prefix: str) -> None:
     drifted = f"{prefix}tasks"
-    admin.create_topics([NewTopic(drifted, num_partitions=3, replication_factor=1,
-                                  config={"retention.ms": "1000"})])[drifted].result(timeout=30)
+    admin.create_topics(
+        [NewTopic(drifted, num_partitions=3, replication_factor=1, config={"retention.ms": "1000"})]
+    )[drifted].result(timeout=30)
     result = _riskalert("topics", "create", RISKALERT_TOPIC_PREFIX=prefix)
     assert result.returncode == 1
     assert f"{drifted}: partitions is 3, declared 6" in result.stdout

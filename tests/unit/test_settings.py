@@ -45,7 +45,12 @@ def test_settings_are_frozen(clean_env: Path) -> None:
 def test_https_dsn_is_parsed_and_password_hidden(clean_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("RISKALERT_CLICKHOUSE_DSN", "https://ops:s3cr%40t@ch.centre.local:8443/kpi")
     target = load_settings().clickhouse
-    assert (target.scheme, target.host, target.port, target.database) == ("https", "ch.centre.local", 8443, "kpi")
+    assert (target.scheme, target.host, target.port, target.database) == (
+        "https",
+        "ch.centre.local",
+        8443,
+        "kpi",
+    )
     assert target.username == "ops"
     assert target.password.get_secret_value() == "s3cr@t"
     assert "s3cr" not in target.redacted()
@@ -69,9 +74,17 @@ def test_relative_chdb_path_is_under_home(clean_env: Path, monkeypatch: pytest.M
         ("RISKALERT_CLICKHOUSE_DSN", "ftp://x", "RISKALERT_CLICKHOUSE_DSN: unsupported scheme 'ftp'"),
         ("RISKALERT_CLICKHOUSE_DSN", "https://", "RISKALERT_CLICKHOUSE_DSN: no host"),
         ("RISKALERT_CLICKHOUSE_DSN", "http://h:99999/db", "RISKALERT_CLICKHOUSE_DSN: bad port"),
-        ("RISKALERT_KAFKA_BOOTSTRAP_SERVERS", "localhost", "RISKALERT_KAFKA_BOOTSTRAP_SERVERS: 'localhost' is not"),
+        (
+            "RISKALERT_KAFKA_BOOTSTRAP_SERVERS",
+            "localhost",
+            "RISKALERT_KAFKA_BOOTSTRAP_SERVERS: 'localhost' is not",
+        ),
         ("RISKALERT_KAFKA_PORT", "ninety", "RISKALERT_KAFKA_PORT: Input should be a valid integer"),
-        ("RISKALERT_ALERTMANAGER_URL", "127.0.0.1:9093", "RISKALERT_ALERTMANAGER_URL: '127.0.0.1:9093' is not"),
+        (
+            "RISKALERT_ALERTMANAGER_URL",
+            "127.0.0.1:9093",
+            "RISKALERT_ALERTMANAGER_URL: '127.0.0.1:9093' is not",
+        ),
         ("RISKALERT_KAFKA_SECURITY_PROTOCOL", "TLS", "RISKALERT_KAFKA_SECURITY_PROTOCOL: Input should be"),
         ("RISKALERT_TOPIC_PREFIX", "a b", "RISKALERT_TOPIC_PREFIX: only letters"),
     ],

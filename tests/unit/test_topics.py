@@ -10,7 +10,15 @@ from streams.topics import ALL_TOPICS, CO_PARTITIONED, VICTIMS_HISTORY, Cleanup,
 def test_the_issue_topics_are_declared_once() -> None:
     names = [spec.name for spec in ALL_TOPICS]
     assert len(names) == len(set(names))
-    required = {"alerts.raw", "alerts.dlq", "tasks", "tasks.events", "sla.ticks", "sla.events", "victims.history"}
+    required = {
+        "alerts.raw",
+        "alerts.dlq",
+        "tasks",
+        "tasks.events",
+        "sla.ticks",
+        "sla.events",
+        "victims.history",
+    }
     assert required <= set(names)
 
 

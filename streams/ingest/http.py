@@ -1,0 +1,162 @@
+"""HTTP ingest: `POST /v1/alerts` and `POST /v1/tasks/{task_id}/events`, with bearer-token auth.
+
+The same routes are served standalone (`riskalert ingest serve`) or mounted on the worker's web
+server. A request's valid records are always produced; invalid ones go to the dead-letter topic and are
+listed in the response by index and field. Upstream retries of a whole batch are safe: the dedup stage
+drops repeated warnings by (source, source_alert_id) and repeated events by their deterministic id.
+
+Responses:
+    202: every record accepted; `{"accepted": n, "ids": [...]}`.
+    422: some records rejected; `{"accepted": n, "ids": [...], "rejected": n, "errors": [...]}`.
+    400: the body is not JSON, or not an object or a list of objects.
+    401: no bearer token. 403: a wrong token.
+    413: the body or the batch is too large.
+    503: Kafka did not confirm the records; nothing in the request may be assumed accepted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import json
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from streams.codec import AvroCodec, default_codec
+from streams.errors import ProduceError
+from streams.ingest.context import Accepted, Rejected
+from streams.ingest.gateway import Gateway, Position, RecordKind
+from streams.ingest.readers import ParseError
+from streams.producer import CheckedProducer
+from streams.settings import Settings
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+_PUBLIC_PATHS = frozenset({"/healthz", "/metrics"})
+_SETTINGS = web.AppKey("settings", Settings)
+_PRODUCER = web.AppKey("producer", CheckedProducer)
+_CODEC = web.AppKey("codec", AvroCodec)
+_FLUSH_LOCK = web.AppKey("flush_lock", asyncio.Lock)
+
+
+def create_api(settings: Settings, producer: CheckedProducer | None = None) -> web.Application:
+    """The ingest web application.
+
+    Args:
+        settings: tokens, limits and topics.
+        producer: the producer to use; a new checked producer by default.
+    """
+    app = web.Application(client_max_size=settings.api_max_body_bytes, middlewares=[_auth(settings)])
+    app[_SETTINGS] = settings
+    app[_PRODUCER] = producer or CheckedProducer(settings, **{"linger.ms": 5})
+    app[_CODEC] = default_codec()
+    app[_FLUSH_LOCK] = asyncio.Lock()
+    app.router.add_post("/v1/alerts", _post_alerts)
+    app.router.add_post("/v1/tasks/{task_id}/events", _post_task_events)
+    app.router.add_get("/healthz", _healthz)
+    app.router.add_get("/metrics", _metrics)
+    return app
+
+
+def _auth(settings: Settings) -> Any:
+    tokens = [token.encode() for token in settings.api_token_list()]
+
+    @web.middleware
+    async def check_token(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if request.path in _PUBLIC_PATHS:
+            return await handler(request)
+        scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not token:
+            raise _error(web.HTTPUnauthorized, "a bearer token is required", WWW_Authenticate="Bearer")
+        # Compare against every token in constant time, so timing reveals nothing about a near miss.
+        if not any(hmac.compare_digest(token.strip().encode(), known) for known in tokens):
+            raise _error(web.HTTPForbidden, "the bearer token is not accepted")
+        return await handler(request)
+
+    return check_token
+
+
+async def _post_alerts(request: web.Request) -> web.Response:
+    return await _ingest(request, RecordKind.ALERT, await _records(request))
+
+
+async def _post_task_events(request: web.Request) -> web.Response:
+    task_id = request.match_info["task_id"]
+    records = await _records(request)
+    for record in records:
+        if isinstance(record, dict) and record.setdefault("task_id", task_id) != task_id:
+            raise _error(web.HTTPBadRequest, "task_id in the body differs from the task id in the path")
+    return await _ingest(request, RecordKind.EVENT, records)
+
+
+async def _records(request: web.Request) -> list[object]:
+    settings = request.app[_SETTINGS]
+    try:
+        body = await request.read()
+    except web.HTTPRequestEntityTooLarge as exc:
+        raise _error(
+            web.HTTPRequestEntityTooLarge, f"the body exceeds {settings.api_max_body_bytes} bytes"
+        ) from exc
+    try:
+        parsed = json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise _error(web.HTTPBadRequest, f"the body is not valid JSON: {exc}") from exc
+    records = parsed if isinstance(parsed, list) else [parsed]
+    if len(records) > settings.api_max_batch:
+        raise _error(web.HTTPRequestEntityTooLarge, f"at most {settings.api_max_batch} records per request")
+    if not records:
+        raise _error(web.HTTPBadRequest, "the body holds no record")
+    return records
+
+
+async def _ingest(request: web.Request, kind: RecordKind, records: list[object]) -> web.Response:
+    app = request.app
+    producer = app[_PRODUCER]
+    gateway = Gateway(app[_SETTINGS], producer, app[_CODEC], kind, channel="http")
+    request_name = f"http:{request.path}#{uuid.uuid4().hex[:12]}"
+    results = [gateway.submit(record, Position(request_name, index)) for index, record in enumerate(records)]
+    try:
+        async with app[_FLUSH_LOCK]:
+            await asyncio.get_running_loop().run_in_executor(None, producer.flush)
+    except ProduceError as exc:
+        raise _error(web.HTTPServiceUnavailable, f"Kafka did not confirm the records: {exc}") from exc
+    return _response(results)
+
+
+def _response(results: list[Accepted | Rejected | ParseError]) -> web.Response:
+    ids = [
+        str(result.record.get("alert_key") or result.record.get("event_id"))
+        for result in results
+        if isinstance(result, Accepted)
+    ]
+    errors = [
+        {"index": index, "field": error.field, "reason": error.reason_code, "message": error.message}
+        for index, result in enumerate(results)
+        if isinstance(result, Rejected)
+        for error in result.errors
+    ]
+    body: dict[str, object] = {"accepted": len(ids), "ids": ids}
+    if errors:
+        body |= {"rejected": len(results) - len(ids), "errors": errors}
+    return web.json_response(body, status=422 if errors else 202)
+
+
+async def _healthz(_: web.Request) -> web.Response:
+    return web.json_response({"status": "ok"})
+
+
+async def _metrics(_: web.Request) -> web.Response:
+    return web.Response(body=generate_latest(), headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
+def _error(kind: type[web.HTTPException], message: str, **headers: str) -> web.HTTPException:
+    header_map = {name.replace("_", "-"): value for name, value in headers.items()}
+    return kind(text=json.dumps({"error": message}), content_type="application/json", headers=header_map)
+
+
+def serve(settings: Settings, host: str = "127.0.0.1") -> None:
+    """Run the ingest API standalone on `RISKALERT_METRICS_PORT` until interrupted."""
+    web.run_app(create_api(settings), host=host, port=settings.metrics_port, access_log=None)
