@@ -6,8 +6,10 @@ reported, because changing partitions of a keyed topic moves keys and breaks co-
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from confluent_kafka import KafkaException
 from confluent_kafka.admin import (  # type: ignore[attr-defined]  # re-exported, but not in __all__
@@ -104,6 +106,26 @@ def _create(admin: AdminClient, settings: Settings, specs: list[TopicSpec]) -> N
         except KafkaException as exc:
             if exc.args[0].name() != "TOPIC_ALREADY_EXISTS":  # a concurrent creator won: fine
                 raise TopicError(f"topics: cannot create {name}: {exc}") from exc
+    _wait_for_leaders(admin, [topic.topic for topic in new_topics])
+
+
+def _wait_for_leaders(admin: AdminClient, names: list[str]) -> None:
+    """Return once every partition of the new topics has a leader, so the topics are usable at once."""
+    deadline = time.monotonic() + ADMIN_TIMEOUT_SECONDS
+    pending = set(names)
+    while pending and time.monotonic() < deadline:
+        topics = admin.list_topics(timeout=ADMIN_TIMEOUT_SECONDS).topics
+        pending = {name for name in pending if not _has_leaders(topics.get(name))}
+        if pending:
+            time.sleep(0.1)
+    if pending:
+        raise TopicError(
+            f"topics: no partition leaders after {ADMIN_TIMEOUT_SECONDS:.0f}s for {sorted(pending)}"
+        )
+
+
+def _has_leaders(topic: Any) -> bool:
+    return topic is not None and topic.error is None and all(p.leader >= 0 for p in topic.partitions.values())
 
 
 def _describe_drift(admin: AdminClient, settings: Settings, specs: list[TopicSpec]) -> list[TopicDrift]:

@@ -158,15 +158,19 @@ def bind(parse: Callable[[object, Bound], T], bound: Bound) -> Callable[[object]
 
 def parse_text(value: object, max_chars: int) -> str:
     """A string (or an integer, taken as its digits) of at most `max_chars` valid Unicode characters."""
-    if type(value) is int and value.bit_length() < 256:
-        value = str(value)
-    if not isinstance(value, str):
-        raise FieldValueError(Reason.BAD_TYPE, "must be a string")
+    if type(value) is not str:
+        value = _integer_text(value)
     if len(value) > max_chars:
         raise FieldValueError(Reason.TOO_LONG, f"is longer than {max_chars} characters")
     if not value.isascii() and not is_encodable(value):
         raise FieldValueError(Reason.BAD_VALUE, "is not valid Unicode (lone surrogate)")
     return value
+
+
+def _integer_text(value: object) -> str:
+    if type(value) is int and value.bit_length() < 256:
+        return str(value)
+    raise FieldValueError(Reason.BAD_TYPE, "must be a string")
 
 
 def is_encodable(text: str) -> bool:
@@ -180,6 +184,9 @@ def is_encodable(text: str) -> bool:
 
 def parse_code(value: object, max_chars: int) -> str:
     """A code (station, region, channel, system): letters, digits, `.`, `:`, `_` and `-` only."""
+    # Fast path: a matching string needs no further checks (\w excludes lone surrogates).
+    if type(value) is str and len(value) <= max_chars and _CODE.fullmatch(value):
+        return value
     text = parse_text(value, max_chars)
     if not _CODE.fullmatch(text):
         raise FieldValueError(Reason.BAD_VALUE, "may hold only letters, digits, '.', ':', '_' and '-'")
@@ -189,7 +196,8 @@ def parse_code(value: object, max_chars: int) -> str:
 def parse_ident(value: object, max_chars: int) -> str:
     """An upstream id (alert, task, case): printable characters other than spaces.
 
-    `isprintable` also refuses invisible format characters such as bidi overrides (U+202E).
+    `isprintable` also refuses invisible format characters such as bidi overrides (U+202E), and lone
+    surrogates.
     """
     text = parse_text(value, max_chars)
     if not text.isprintable() or " " in text:

@@ -66,6 +66,12 @@ def _auth(settings: Settings) -> Any:
 
     @web.middleware
     async def check_token(request: web.Request, handler: Handler) -> web.StreamResponse:
+        try:
+            return await _checked(request, handler)
+        except ApiError as exc:
+            return web.json_response({"error": exc.message}, status=exc.status, headers=exc.headers)
+
+    async def _checked(request: web.Request, handler: Handler) -> web.StreamResponse:
         if request.path in _PUBLIC_PATHS:
             return await handler(request)
         scheme, _, token = request.headers.get("Authorization", "").partition(" ")
@@ -152,9 +158,20 @@ async def _metrics(_: web.Request) -> web.Response:
     return web.Response(body=generate_latest(), headers={"Content-Type": CONTENT_TYPE_LATEST})
 
 
-def _error(kind: type[web.HTTPException], message: str, **headers: str) -> web.HTTPException:
-    header_map = {name.replace("_", "-"): value for name, value in headers.items()}
-    return kind(text=json.dumps({"error": message}), content_type="application/json", headers=header_map)
+class ApiError(Exception):
+    """An HTTP error with a JSON body `{"error": message}`; the middleware turns it into the response."""
+
+    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.headers = headers or {}
+
+
+def _error(kind: type[web.HTTPException], message: str, **headers: str) -> ApiError:
+    return ApiError(
+        kind.status_code, message, {name.replace("_", "-"): value for name, value in headers.items()}
+    )
 
 
 def serve(settings: Settings, host: str = "127.0.0.1") -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
+from functools import lru_cache
 from typing import Any
 
 from streams.ingest.fields import Errors, FieldValueError, Limits, Reason, parse_text
@@ -181,12 +182,20 @@ def collect_extras(
             key = parse_text(name, limits.max_extra_key_chars)
             value = _extra_text(record[name], limits.max_text_chars)
         except FieldValueError as problem:
-            errors.add("extras", problem.reason, f"field {scrub_text(str(name)[:64])!r} {problem.message}")
+            shown = truncate_safely(scrub_text(str(name)), _MAX_KEY_CHARS)
+            errors.add("extras", problem.reason, f"field {shown!r} {problem.message}")
             continue
         if value is not None:
-            masked = mask_sensitive_value(key, value) if is_sensitive_key(key) else scrub_text(value)
-            extras[scrub_text(key)] = masked
+            shown_key, sensitive = _extra_key(key)
+            extras[shown_key] = mask_sensitive_value(key, value) if sensitive else scrub_text(value)
     return extras
+
+
+# Extra field names repeat from record to record, so what is learnt about one is cached.
+@lru_cache(maxsize=1024)
+def _extra_key(key: str) -> tuple[str, bool]:
+    """(the key scrubbed of identifiers, whether its value looks personal)."""
+    return scrub_text(key), is_sensitive_key(key)
 
 
 def _extra_text(value: object, max_chars: int) -> str | None:

@@ -10,6 +10,7 @@ from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-def
 
 from streams.settings import Settings
 from streams.stack import stack_up
+from tests.integration.kafka_io import create_prefixed_topics, delete_prefixed_topics
 
 TopicFactory = Callable[..., str]
 
@@ -43,3 +44,12 @@ def topic_factory(admin: AdminClient) -> Iterator[TopicFactory]:
     if created:
         for future in admin.delete_topics(created, request_timeout=30).values():
             future.result(timeout=30)
+
+
+@pytest.fixture
+def isolated(settings: Settings) -> Iterator[Settings]:
+    """Settings with a private topic prefix whose declared topics exist; deleted afterwards."""
+    private = settings.model_copy(update={"topic_prefix": f"it{uuid.uuid4().hex[:8]}."})
+    create_prefixed_topics(private)
+    yield private
+    delete_prefixed_topics(private)

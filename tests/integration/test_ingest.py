@@ -1,0 +1,224 @@
+"""File ingest into the real broker: exact counts, dead letters with positions, no raw identifiers."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from streams.partitioning import kafka_partition
+from streams.settings import Settings
+from tests.integration.kafka_io import Read, read_all
+from tests.support import iso_ago, make_id_number, make_phone, ms_ago
+
+RISKALERT = str(Path(sys.executable).parent / "riskalert")
+NAMES = ["张三丰", "李四", "王小五", "欧阳娜娜", "赵六"]
+
+
+def _run(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "RISKALERT_TOPIC_PREFIX": settings.topic_prefix, "COLUMNS": "200"}
+    return subprocess.run(
+        [RISKALERT, *args], capture_output=True, text=True, timeout=300, check=False, env=env
+    )
+
+
+def _alert(n: int, **overrides: object) -> dict[str, object]:
+    record: dict[str, object] = {
+        "source": ["JZZ", "MPS_FUND", "NAC_APP", "BANK"][n % 4],
+        "source_alert_id": f"A-{n:05d}",
+        "issued_at": iso_ago(60),
+        "level": ["CRITICAL", "HIGH", "MEDIUM", "LOW"][n % 4],
+        "fraud_type": "FAKE_INVESTMENT",
+        "station_code": f"S{n % 12:02d}",
+        "region_code": "R330106",
+        "id_number": make_id_number(sequence=n % 1000),
+        "phone": make_phone(n),
+        "name": NAMES[n % len(NAMES)],
+        "amount_at_risk_yuan": "1999.99",
+        "case_note": f"victim called back from {make_phone(n)}",
+    }
+    record.update(overrides)
+    return record
+
+
+def _mixed_input() -> tuple[list[str], dict[str, object]]:
+    """Valid, invalid and duplicate lines, and what must come out of them."""
+    valid = [_alert(n) for n in range(40)]
+    lines = [json.dumps(record, ensure_ascii=False) for record in valid]
+    lines += [
+        json.dumps(valid[3], ensure_ascii=False),
+        json.dumps(valid[7], ensure_ascii=False),
+    ]  # re-deliveries
+    bad = {
+        "bad_id_number": _alert(100, id_number=make_id_number(sequence=5)[:-1] + "0"),
+        "bad_enum": _alert(101, level="SEVERE"),
+        "missing_field": {k: v for k, v in _alert(102).items() if k != "source_alert_id"},
+        "negative_amount": _alert(103, amount_at_risk_yuan="-5"),
+        "future_timestamp": _alert(104, issued_at="2099-01-01T00:00:00+08:00"),
+    }
+    bad_lines = {reason: json.dumps(record, ensure_ascii=False) for reason, record in bad.items()}
+    bad_lines["bad_json"] = '{"source": "JZZ", "phone": "13912345678"'
+    first_bad_line = len(lines) + 1
+    lines += list(bad_lines.values())
+    expected = {
+        "accepted": 42,
+        "duplicates": 2,
+        "distinct_alert_keys": 40,
+        "dead_letters": {reason: first_bad_line + i for i, reason in enumerate(bad_lines)},
+    }
+    return lines, expected
+
+
+def test_mixed_file_counts_exactly(isolated: Settings, tmp_path: Path) -> None:
+    lines, expected = _mixed_input()
+    path = tmp_path / "alerts.jsonl"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+    result = _run(isolated, "ingest", "alerts", str(path))
+    assert result.returncode == 1, result.stdout + result.stderr  # rejects without --allow-rejects
+    assert "accepted" in result.stdout
+    assert "42" in result.stdout
+
+    raw = read_all(isolated, isolated.topic("alerts.raw"))
+    dlq = read_all(isolated, isolated.topic("alerts.dlq"))
+    assert len(raw) == expected["accepted"]
+    assert len({r.record["alert_key"] for r in raw}) == expected["distinct_alert_keys"]
+    assert all(r.key == r.record["person_key"].encode() for r in raw)  # type: ignore[union-attr]
+    letters = {r.record["reason"]: r.record for r in dlq}
+    assert {reason: letter["input_line"] for reason, letter in letters.items()} == expected["dead_letters"]
+    for letter in letters.values():
+        assert letter["input_name"] == "alerts.jsonl"
+        assert letter["stage"] == "ingest"
+        assert f"alerts.jsonl:{letter['input_line']}" in str(letter["error"])
+    assert "level" in str(letters["bad_enum"]["error"])
+    assert len(raw) + len(dlq) == len(lines)  # every input record is in exactly one topic
+
+
+def test_allow_rejects_and_csv(isolated: Settings, tmp_path: Path) -> None:
+    records = [_alert(n) for n in range(10)] + [_alert(11, issued_at="not a time")]
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=list(records[0]))
+    writer.writeheader()
+    writer.writerows(records)
+    path = tmp_path / "alerts.csv"
+    path.write_text(buffer.getvalue(), encoding="utf-8")
+    result = _run(isolated, "ingest", "alerts", "--allow-rejects", str(path))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert len(read_all(isolated, isolated.topic("alerts.raw"))) == 10
+    (letter,) = read_all(isolated, isolated.topic("alerts.dlq"))
+    assert (letter.record["reason"], letter.record["input_line"]) == ("bad_timestamp", 12)  # header is line 1
+
+
+def test_events_and_victim_history(isolated: Settings, tmp_path: Path) -> None:
+    events = [
+        {"task_id": "t-1", "type": "RECEIVED", "occurred_at": iso_ago(59)},
+        {"task_id": "t-1", "type": "DISPATCHED", "occurred_at": iso_ago(57), "assignee": "P-0101"},
+        {"task_id": "t-1", "type": "VERIFIED", "occurred_at": iso_ago(50), "method": "FACE_TO_FACE"},
+        {
+            "task_id": "t-1",
+            "type": "FEEDBACK",
+            "occurred_at": iso_ago(20),
+            "outcome": "DISSUADED",
+            "amount_protected_yuan": "50000",
+        },
+        {"task_id": "t-1", "type": "RECEIVED", "occurred_at": iso_ago(59)},  # re-delivered
+        {"task_id": "t-2", "type": "VERIFIED", "occurred_at": iso_ago(50), "method": "TELEPATHY"},
+    ]
+    path = tmp_path / "events.jsonl"
+    path.write_text("\n".join(json.dumps(e) for e in events) + "\n")
+    result = _run(isolated, "ingest", "events", "--allow-rejects", str(path))
+    assert result.returncode == 0, result.stdout + result.stderr
+    produced = read_all(isolated, isolated.topic("tasks.events"))
+    assert len(produced) == 5
+    assert {r.key for r in produced} == {b"t-1"}
+    assert len({r.record["event_id"] for r in produced}) == 4  # the re-delivery has the same event id
+    (letter,) = read_all(isolated, isolated.topic("alerts.dlq"))
+    assert letter.record["input_line"] == 6
+
+    victims = [
+        {
+            "case_id": "C-1",
+            "id_number": make_id_number(sequence=1),
+            "case_at": iso_ago(60 * 24 * 200),
+            "loss_yuan": "30000",
+            "fraud_type": "ROMANCE",
+            "relatives": [{"id_number": make_id_number(sequence=2)}, {"phone": make_phone(77)}],
+        },
+        {
+            "case_id": "C-2",
+            "id_number": make_id_number(sequence=1),
+            "case_at": iso_ago(60 * 24 * 100),
+            "loss_fen": 500000,
+            "fraud_type": "FAKE_LOAN",
+        },
+    ]
+    path = tmp_path / "victims.jsonl"
+    path.write_text("\n".join(json.dumps(v) for v in victims) + "\n")
+    result = _run(isolated, "history", "load", str(path))
+    assert result.returncode == 0, result.stdout + result.stderr
+    history = read_all(isolated, isolated.topic("victims.history"))
+    assert len(history) == 2
+    person = history[0].record["person_key"]
+    assert {r.record["person_key"] for r in history} == {person}
+    # One compacted key per case, both on the person's partition, so no case is compacted away.
+    assert {r.key for r in history} == {f"{person}:C-1".encode(), f"{person}:C-2".encode()}
+    assert {r.partition for r in history} == {kafka_partition(str(person), isolated.topic_partitions)}
+    assert len(history[0].record["relative_keys"]) == 2  # type: ignore[arg-type]
+
+
+def _raw_identifiers(records: list[dict[str, object]]) -> set[str]:
+    found = set()
+    for record in records:
+        for field in ("id_number", "phone", "name"):
+            if isinstance(record.get(field), str):
+                found.add(str(record[field]))
+    return found
+
+
+def test_no_raw_identifier_reaches_any_topic_or_output(isolated: Settings, tmp_path: Path) -> None:
+    """Scan every byte produced to every topic, and everything the CLI printed."""
+    lines, _ = _mixed_input()
+    parsed = [json.loads(line) for line in lines if line.endswith("}")]
+    path = tmp_path / "alerts.jsonl"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    result = _run(isolated, "ingest", "alerts", "--allow-rejects", str(path))
+    assert result.returncode == 0
+    identifiers = _raw_identifiers(parsed) | {"13912345678"}
+    assert len(identifiers) > 80
+    produced: list[Read] = []
+    for name in ("alerts.raw", "alerts.dlq", "tasks.events", "victims.history"):
+        produced += read_all(isolated, isolated.topic(name))
+    assert len(produced) == len(lines)
+    blobs = [r.value for r in produced] + [r.key or b"" for r in produced]
+    blobs += [result.stdout.encode(), result.stderr.encode()]
+    for identifier in identifiers:
+        needle = identifier.encode()
+        assert not any(needle in blob for blob in blobs), "a raw identifier was written past ingest"
+    # Digits-only variants too: an ID or phone split by separators must not survive either.
+    for identifier in identifiers:
+        if identifier.isdigit():
+            assert not any(identifier[:11] in blob.decode("utf-8", "replace") for blob in blobs)
+
+
+@pytest.mark.parametrize("kind", ["alerts", "events"])
+def test_stdin_is_accepted(isolated: Settings, kind: str) -> None:
+    record = _alert(1) if kind == "alerts" else {"task_id": "t-9", "type": "CLOSED", "occurred_at": ms_ago(5)}
+    env = {**os.environ, "RISKALERT_TOPIC_PREFIX": isolated.topic_prefix}
+    result = subprocess.run(
+        [RISKALERT, "ingest", kind, "-"],
+        input=json.dumps(record),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        env=env,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    topic = "alerts.raw" if kind == "alerts" else "tasks.events"
+    assert len(read_all(isolated, isolated.topic(topic))) == 1
