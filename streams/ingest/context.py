@@ -96,7 +96,7 @@ def parse_free_text(value: object, max_chars: int) -> str:
     return scrub_text(parse_text(value, max_chars))
 
 
-def moment(
+def timestamp_field(
     record: Mapping[str, object],
     field: str,
     errors: Errors,
@@ -122,7 +122,9 @@ def parse_date_or_time(value: object) -> int:
     return parse_timestamp(value, allow_date_only=True)
 
 
-def amount(record: Mapping[str, object], base: str, errors: Errors, context: IngestContext) -> int | None:
+def amount_field(
+    record: Mapping[str, object], base: str, errors: Errors, context: IngestContext
+) -> int | None:
     """Money from `<base>_fen` or `<base>_yuan` (not both); None when neither is given."""
     fen = get(record, base + "_fen", errors, context.fen)
     yuan = get(record, base + "_yuan", errors, context.yuan)

@@ -18,15 +18,12 @@ import hashlib
 import re
 from datetime import date
 from functools import lru_cache
-from operator import mul
 from typing import NamedTuple
 
 from streams.errors import InvalidIdentifierError
 
 ID_NUMBER_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 ID_CHECK_CHARS = "10X98765432"
-# sum(w * (byte - 48)) == sum(w * byte) - 48 * sum(w): weighting the ASCII bytes skips 17 int() calls.
-_ID_WEIGHTS_TIMES_ZERO = ord("0") * sum(ID_NUMBER_WEIGHTS)
 MIN_BIRTH_YEAR = 1900
 DAY_MS = 86_400_000
 SHANGHAI_OFFSET_MS = 8 * 3_600_000
@@ -77,8 +74,12 @@ def normalise_id_number(raw: str) -> str:
 
 
 def id_check_char(first17: str) -> str:
-    """The GB 11643 check character for the first 17 (ASCII) digits of an ID number."""
-    return ID_CHECK_CHARS[(sum(map(mul, first17.encode(), ID_NUMBER_WEIGHTS)) - _ID_WEIGHTS_TIMES_ZERO) % 11]
+    """The GB 11643 check character for the first 17 (ASCII) digits of an ID number.
+
+    The weights are 2**(17 - i) mod 11, and 13 = 2 (mod 11). So the weighted sum is congruent to twice
+    the digits read as a base-13 number, which `int` computes in C, ten times faster than a loop.
+    """
+    return ID_CHECK_CHARS[2 * int(first17, 13) % 11]
 
 
 def parse_id_number(raw: str, today: date) -> IdNumber:
@@ -169,6 +170,8 @@ def normalise_phone(raw: str) -> str:
     Raises:
         InvalidIdentifierError: when the result is neither a mobile nor a landline number.
     """
+    if len(raw) == 11 and _MOBILE.fullmatch(raw):
+        return raw  # the common case, already normalised
     digits = raw.translate(_PHONE_SEPARATORS)
     national, explicit_country = _strip_country_code(digits)
     if explicit_country and not national.startswith("0") and not _MOBILE.fullmatch(national):
@@ -198,7 +201,7 @@ def normalise_account(raw: str) -> str:
     Raises:
         InvalidIdentifierError: when it is not 6 to 32 digits once spaces and dashes are removed.
     """
-    digits = raw.translate(_ACCOUNT_SEPARATORS)
+    digits = raw if raw.isdigit() else raw.translate(_ACCOUNT_SEPARATORS)
     if not _ACCOUNT.fullmatch(digits):
         raise InvalidIdentifierError("an account number is 6 to 32 digits (spaces and dashes allowed)")
     return digits
@@ -320,6 +323,7 @@ _CANDIDATE = re.compile(r"[0-9(+][0-9()+\- ]{9,}[0-9Xx]")
 _FULLWIDTH_DIGIT = re.compile("[０-９]")
 _FULLWIDTH_TO_ASCII = str.maketrans("０１２３４５６７８９", "0123456789")
 _MIN_IDENTIFIER_CHARS = 11
+_DROP_PHONE_PUNCTUATION = str.maketrans("", "", " -()+")
 
 
 def scrub_text(text: str) -> str:
@@ -354,6 +358,6 @@ def _mask_match(match: re.Match[str]) -> str:
     if match.lastgroup == "id":
         return mask_id_number(found)
     if match.lastgroup == "mobile":
-        digits = "".join(char for char in found if char.isdigit())
-        return mask_phone(digits[-11:])
+        mobile = found.translate(_DROP_PHONE_PUNCTUATION)[-11:]  # the country code goes too
+        return mobile[:3] + "****" + mobile[7:]
     return found[:4] + "*" * (len(found) - 8) + found[-4:]

@@ -34,6 +34,7 @@ PAYLOAD_PREFIX_BYTES = 4096
 _BOM = b"\xef\xbb\xbf"
 _SKIP_CHUNK_BYTES = 64 * 1024
 _CSV_SPECIALS = re.compile('[",]')
+_IDENTIFIER_BYTES = b"0123456789Xx+-() "
 
 
 class ParseReason(StrEnum):
@@ -130,11 +131,13 @@ def _read(stream: IO[bytes], fmt: str | None, name: str | None, max_record_bytes
 
 def _physical_lines(stream: IO[bytes], max_bytes: int) -> Iterator[_Line]:
     number = 0
-    while line := stream.readline(max_bytes + 1):
+    # Two bytes over the limit leave room for a CRLF: the limit counts the record, not its line end.
+    while line := stream.readline(max_bytes + 2):
         number += 1
-        if len(line) > max_bytes and not line.endswith(b"\n"):
-            yield number, _TooLong(line[:PAYLOAD_PREFIX_BYTES])
-            _skip_to_line_end(stream)
+        if len(line) > max_bytes and len(line.rstrip(b"\r\n")) > max_bytes:
+            yield number, _TooLong(line)
+            if not line.endswith(b"\n"):
+                _skip_to_line_end(stream)
         else:
             yield number, line.removeprefix(_BOM) if number == 1 else line
 
@@ -144,7 +147,9 @@ def _skip_to_line_end(stream: IO[bytes]) -> None:
         pass
 
 
-def _too_large(number: int, prefix: bytes) -> ParseError:
+def _too_large(number: int, data: bytes) -> ParseError:
+    # The cut may fall inside an ID number; its first half would escape the scrubber, so it goes.
+    prefix = data[:PAYLOAD_PREFIX_BYTES].rstrip(_IDENTIFIER_BYTES)
     return ParseError(number, ParseReason.RECORD_TOO_LARGE, "the record is longer than the limit", prefix)
 
 
@@ -276,7 +281,7 @@ def _csv_records(lines: Iterable[_Line], max_bytes: int) -> Iterator[tuple[int, 
             yield start, "\n".join(pending)
             pending, start, size = [], 0, 0
         elif size > max_bytes:
-            yield start, _too_large(start, "\n".join(pending).encode()[:PAYLOAD_PREFIX_BYTES])
+            yield start, _too_large(start, "\n".join(pending).encode())
             pending, start, size = [], 0, 0
     if pending:
         message = "a quoted cell is not closed before the end of the input"

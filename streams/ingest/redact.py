@@ -170,9 +170,9 @@ def collect_extras(
     Values are stringified (JSON for lists and objects), and identifiers in them are masked. Values of
     personal-looking fields (e.g. `victim_name`) are masked whole. Null and blank values are dropped.
     """
-    names = record.keys() - known
-    if not names:
+    if known.issuperset(record):  # the common case, checked without building a set
         return {}
+    names = record.keys() - known
     if len(names) > limits.max_extras:
         errors.add("extras", Reason.TOO_MANY_FIELDS, f"at most {limits.max_extras} unmodelled fields")
         return {}

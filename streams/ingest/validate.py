@@ -13,7 +13,15 @@ import hashlib
 from collections.abc import Mapping
 
 from streams.ingest import vocab
-from streams.ingest.context import Accepted, IngestContext, Rejected, Result, amount, moment, not_a_mapping
+from streams.ingest.context import (
+    Accepted,
+    IngestContext,
+    Rejected,
+    Result,
+    amount_field,
+    not_a_mapping,
+    timestamp_field,
+)
 from streams.ingest.fields import (
     Errors,
     FieldValueError,
@@ -88,14 +96,16 @@ def validate_alert(record: Mapping[str, object], context: IngestContext, now_ms:
     limits = context.limits
     source = get(record, "source", errors, _SOURCE, required=True)
     source_alert_id = get(record, "source_alert_id", errors, context.ident, required=True)
-    issued_at = moment(record, "issued_at", errors, (now_ms, limits.max_age_ms, limits.future_skew_ms))
+    issued_at = timestamp_field(
+        record, "issued_at", errors, (now_ms, limits.max_age_ms, limits.future_skew_ms)
+    )
     level = get(record, "level", errors, _LEVEL, required=True)
     fraud_type = get(record, "fraud_type", errors, _FRAUD_TYPE) or "OTHER"
     station_code = get(record, "station_code", errors, context.code, required=True)
     region_code = get(record, "region_code", errors, context.code, required=True)
     person = alert_person(record, errors, context.keyer, context.name, now_ms, issued_at)
     resident_type = get(record, "resident_type", errors, _RESIDENT_TYPE) or "UNKNOWN"
-    amount_at_risk_fen = amount(record, "amount_at_risk", errors, context) or 0
+    amount_at_risk_fen = amount_field(record, "amount_at_risk", errors, context) or 0
     account = get(record, "suspect_account", errors, parse_account_value)
     channel = get(record, "channel", errors, context.code)
     extras = collect_extras(record, ALERT_FIELDS, errors, limits)
@@ -159,9 +169,9 @@ def validate_victim(record: Mapping[str, object], context: IngestContext, now_ms
     person_key = victim_key(record, errors, context.keyer, today)
     relatives = relative_keys(record.get("relatives"), errors, context.keyer, today, limits.max_relatives)
     window = (now_ms, limits.victim_max_age_ms, limits.future_skew_ms)
-    case_at = moment(record, "case_at", errors, window, allow_date_only=True)
+    case_at = timestamp_field(record, "case_at", errors, window, allow_date_only=True)
     errors_before = len(errors)
-    loss_fen = amount(record, "loss", errors, context)
+    loss_fen = amount_field(record, "loss", errors, context)
     if loss_fen is None and len(errors) == errors_before:
         errors.add("loss_fen", Reason.MISSING_FIELD, "loss_fen or loss_yuan is required")
     fraud_type = get(record, "fraud_type", errors, _FRAUD_TYPE) or "OTHER"
@@ -234,7 +244,9 @@ def validate_task_event(record: Mapping[str, object], context: IngestContext, no
     limits = context.limits
     task_id = get(record, "task_id", errors, context.ident, required=True)
     event_type = get(record, "type", errors, _EVENT_TYPE, required=True)
-    occurred_at = moment(record, "occurred_at", errors, (now_ms, limits.max_age_ms, limits.future_skew_ms))
+    occurred_at = timestamp_field(
+        record, "occurred_at", errors, (now_ms, limits.max_age_ms, limits.future_skew_ms)
+    )
     event: dict[str, object] = {
         "task_id": task_id,
         "type": event_type,
@@ -268,8 +280,8 @@ def _event_details(
         ),
         "verify_result": get(record, result_field, errors, context.text),
         "outcome": get(record, "outcome", errors, _OUTCOME, required=required_field == "outcome"),
-        "amount_protected_fen": amount(record, "amount_protected", errors, context),
-        "amount_lost_fen": amount(record, "amount_lost", errors, context),
+        "amount_protected_fen": amount_field(record, "amount_protected", errors, context),
+        "amount_lost_fen": amount_field(record, "amount_lost", errors, context),
         "measure": get(record, "measure", errors, _MEASURE, required=required_field == "measure"),
         "was_dissuaded": get(record, "was_dissuaded", errors, parse_bool),
         "note": get(record, "note", errors, context.text),
