@@ -142,6 +142,9 @@ class Settings(BaseSettings):
     )
     api_max_body_bytes: int = Field(1_048_576, ge=1024, description="largest HTTP ingest request body")
     api_max_batch: int = Field(1000, ge=1, description="most records in one HTTP ingest request")
+    ingest_workers: int = Field(
+        0, ge=0, le=64, description="processes validating file ingest (0: one per CPU core; 1: in-process)"
+    )
     ingest_max_skew_seconds: int = Field(300, ge=0, description="how far in the future a timestamp may be")
     ingest_max_age_days: int = Field(400, ge=1, description="how old a timestamp may be")
 

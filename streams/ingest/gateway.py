@@ -17,7 +17,7 @@ from streams import metrics
 from streams.codec import AvroCodec
 from streams.ingest.context import Accepted, IngestContext, Rejected, not_a_mapping
 from streams.ingest.fields import DAY_MS, Limits
-from streams.ingest.readers import ParseError
+from streams.ingest.readers import ParseError, parse_json_record
 from streams.ingest.redact import redact_payload
 from streams.ingest.validate import validate_alert, validate_task_event, validate_victim
 from streams.partitioning import kafka_partition
@@ -86,8 +86,103 @@ def limits_from(settings: Settings) -> Limits:
     )
 
 
+@dataclass(frozen=True, slots=True)
+class Routed:
+    """Where one processed record goes: its topic, key, encoded value and optional partition.
+
+    Attributes:
+        dedup_key: the record's identity within its input (accepted records); None for dead letters.
+        reason: the dead letter's reason code; None for accepted records.
+    """
+
+    topic: str
+    key: str
+    value: bytes
+    partition: int | None
+    dedup_key: str | None
+    reason: str | None
+
+
+class RecordProcessor:
+    """The pure part of ingest: one input item in, its encoded destination out. No I/O.
+
+    Args:
+        settings: topics, HMAC key and limits.
+        codec: the Avro codec.
+        kind: alerts, task events or victim records.
+        channel: `file` or `http`, named in the dead letter's stage.
+        partitions: the data topic's partition count (victim records are partitioned explicitly).
+        clock: epoch-ms clock for timestamp checks, `ingested_at` and `failed_at`.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        codec: AvroCodec,
+        kind: RecordKind,
+        channel: str,
+        partitions: int,
+        clock: Callable[[], int] = now_ms,
+    ) -> None:
+        self._route = _ROUTES[kind]
+        self._kind = kind
+        self._stage = "ingest" if channel == "file" else f"ingest-{channel}"
+        self._codec = codec
+        self._clock = clock
+        self._context = IngestContext(settings.hmac_key_bytes(), limits_from(settings))
+        self._topic = settings.topic(self._route.topic.name)
+        self._dlq = settings.topic(ALERTS_DLQ.name)
+        self._partitions = partitions
+
+    def process(self, item: object, position: Position) -> tuple[Routed, Accepted | Rejected | ParseError]:
+        """Validate and encode one record, or build its dead letter.
+
+        Args:
+            item: a parsed mapping, an unparsed JSON line (bytes), anything else, or a ParseError.
+            position: where it came from, for the dead letter.
+        """
+        if isinstance(item, bytes):
+            item = parse_json_record(position.line, item)
+        if isinstance(item, ParseError):
+            return self._dead_letter(
+                item.reason_code, item.message, redact_payload(item.payload), position
+            ), item
+        result: Accepted | Rejected | None = not_a_mapping(item)
+        if result is None:
+            assert isinstance(item, Mapping)  # not_a_mapping said so; narrows the type for mypy
+            result = self._route.validate(item, self._context, self._clock())
+        if isinstance(result, Rejected):
+            payload = redact_payload(_payload(item))
+            return self._dead_letter(result.reason, result.message, payload, position), result
+        return self._accepted(result), result
+
+    def _accepted(self, accepted: Accepted) -> Routed:
+        value = self._codec.encode(self._route.record_type, accepted.record)
+        if self._kind is RecordKind.VICTIM:
+            # One compacted key per case, on the person's partition (see streams/partitioning.py).
+            key = f"{accepted.key}:{accepted.dedup_key}"
+            partition = kafka_partition(accepted.key, self._partitions)
+            return Routed(self._topic, key, value, partition, accepted.dedup_key, None)
+        return Routed(self._topic, accepted.key, value, None, accepted.dedup_key, None)
+
+    def _dead_letter(self, reason: str, error: str, payload: str, position: Position) -> Routed:
+        letter = {
+            "stage": self._stage,
+            "reason": reason,
+            "error": f"{position}: {error}",
+            "original_topic": None,
+            "partition": None,
+            "offset": None,
+            "input_name": position.input_name,
+            "input_line": position.line,
+            "redacted_payload": payload,
+            "failed_at": self._clock(),
+        }
+        return Routed(self._dlq, str(position), self._codec.encode("DeadLetter", letter), None, None, reason)
+
+
 class Gateway:
-    """Validates, pseudonymises, encodes and produces one kind of record; dead-letters the rest.
+    """Produces processed records, counts outcomes and spots duplicates within one input.
 
     Args:
         settings: topics, HMAC key and limits.
@@ -107,18 +202,10 @@ class Gateway:
         channel: str,
         clock: Callable[[], int] = now_ms,
     ) -> None:
-        self._route = _ROUTES[kind]
-        self._kind = kind
-        self._channel = channel
-        self._stage = "ingest" if channel == "file" else f"ingest-{channel}"
+        self.partitions = producer.partition_count(settings.topic(_ROUTES[kind].topic.name))
+        self.processor = RecordProcessor(settings, codec, kind, channel, self.partitions, clock)
         self._producer = producer
-        self._codec = codec
-        self._clock = clock
-        self._context = IngestContext(settings.hmac_key_bytes(), limits_from(settings))
-        self._topic = settings.topic(self._route.topic.name)
-        self._dlq = settings.topic(ALERTS_DLQ.name)
-        # Victim records: one compacted key per case, partitioned by the person (see streams/partitioning).
-        self._partitions = producer.partition_count(self._topic) if kind is RecordKind.VICTIM else 0
+        self._stage = "ingest" if channel == "file" else f"ingest-{channel}"
         self.summary = Summary()
         self._seen: set[str] = set()
         # Labelled children resolved once: `labels()` per record costs more than the increment.
@@ -127,53 +214,27 @@ class Gateway:
         self._duplicates_total = metrics.INGEST_DUPLICATES.labels(kind.value, channel)
 
     def submit(self, item: object, position: Position) -> Accepted | Rejected | ParseError:
-        """Route one record (a parsed mapping, anything else, or a reader's ParseError)."""
-        if isinstance(item, ParseError):
-            self._dead_letter(item.reason_code, item.message, redact_payload(item.payload), position)
-            return item
-        result: Accepted | Rejected | None = not_a_mapping(item)
-        if result is None:
-            assert isinstance(item, Mapping)  # not_a_mapping said so; narrows the type for mypy
-            result = self._route.validate(item, self._context, self._clock())
-        if isinstance(result, Rejected):
-            self._dead_letter(result.reason, result.message, redact_payload(_payload(item)), position)
-        else:
-            self._forward(result)
+        """Process and produce one record in this process."""
+        routed, result = self.processor.process(item, position)
+        self.apply(routed)
         return result
 
-    def _forward(self, accepted: Accepted) -> None:
-        value = self._codec.encode(self._route.record_type, accepted.record)
-        if self._kind is RecordKind.VICTIM:
-            key = f"{accepted.key}:{accepted.dedup_key}"
-            partition = kafka_partition(accepted.key, self._partitions)
-            self._producer.produce(self._topic, key, value, partition=partition)
-        else:
-            self._producer.produce(self._topic, accepted.key, value)
+    def apply(self, routed: Routed) -> None:
+        """Produce one processed record (perhaps processed elsewhere) and count its outcome."""
+        self._producer.produce(routed.topic, routed.key, routed.value, partition=routed.partition)
+        if routed.reason is not None:
+            self.summary.rejected[routed.reason] += 1
+            self._rejected_total.inc()
+            metrics.DEAD_LETTERS.labels(self._stage, routed.reason).inc()
+            return
         self.summary.accepted += 1
         self._accepted_total.inc()
-        if accepted.dedup_key in self._seen:
+        assert routed.dedup_key is not None  # every accepted record has one
+        if routed.dedup_key in self._seen:
             self.summary.duplicates += 1
             self._duplicates_total.inc()
         else:
-            self._seen.add(accepted.dedup_key)
-
-    def _dead_letter(self, reason: str, error: str, payload: str, position: Position) -> None:
-        letter = {
-            "stage": self._stage,
-            "reason": reason,
-            "error": f"{position}: {error}",
-            "original_topic": None,
-            "partition": None,
-            "offset": None,
-            "input_name": position.input_name,
-            "input_line": position.line,
-            "redacted_payload": payload,
-            "failed_at": self._clock(),
-        }
-        self._producer.produce(self._dlq, str(position), self._codec.encode("DeadLetter", letter))
-        self.summary.rejected[reason] += 1
-        self._rejected_total.inc()
-        metrics.DEAD_LETTERS.labels(self._stage, reason).inc()
+            self._seen.add(routed.dedup_key)
 
 
 def _payload(item: object) -> bytes | str | Mapping[str, object]:

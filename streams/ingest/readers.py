@@ -72,7 +72,7 @@ class ParseError:
 
 
 Record = dict[str, object]
-Item = tuple[int, Record | ParseError]
+Item = tuple[int, Record | ParseError | bytes]  # bytes: an unparsed JSON line (`defer_json`)
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,6 +99,7 @@ def read_records(
     fmt: str | None = None,
     name: str | None = None,
     max_record_bytes: int = MAX_RECORD_BYTES,
+    defer_json: bool = False,
 ) -> Iterator[Item]:
     """Read (line number, record or ParseError) pairs from a binary stream, lazily.
 
@@ -107,16 +108,20 @@ def read_records(
         fmt: "jsonl" or "csv"; None detects it (see `detect_format`).
         name: the input's file name, for format detection.
         max_record_bytes: the largest record accepted; longer ones give `record_too_large`.
+        defer_json: yield JSON Lines records as their raw line (bytes) for `parse_json_record` to parse
+            later, e.g. in a worker process; CSV records are parsed either way.
 
     Raises:
         IngestError: at once, when `fmt` is not a known format. Bad input never raises.
     """
     if fmt is not None and fmt not in FORMATS:
         raise IngestError(f"unknown input format {fmt!r}; use one of {', '.join(FORMATS)}")
-    return _read(stream, fmt, name, max_record_bytes)
+    return _read(stream, fmt, name, max_record_bytes, defer_json)
 
 
-def _read(stream: IO[bytes], fmt: str | None, name: str | None, max_record_bytes: int) -> Iterator[Item]:
+def _read(
+    stream: IO[bytes], fmt: str | None, name: str | None, max_record_bytes: int, defer_json: bool
+) -> Iterator[Item]:
     lines = _physical_lines(stream, max_record_bytes)
     head: list[_Line] = []
     for line in lines:
@@ -126,7 +131,10 @@ def _read(stream: IO[bytes], fmt: str | None, name: str | None, max_record_bytes
     first = head[-1][1] if head else b""
     chosen = fmt or detect_format(name, first.prefix if isinstance(first, _TooLong) else first)
     body = chain(head, lines)
-    yield from (read_jsonl_lines(body) if chosen == "jsonl" else read_csv_lines(body, max_record_bytes))
+    if chosen == "csv":
+        yield from read_csv_lines(body, max_record_bytes)
+    else:
+        yield from read_jsonl_lines(body, parse=not defer_json)
 
 
 def _physical_lines(stream: IO[bytes], max_bytes: int) -> Iterator[_Line]:
@@ -163,13 +171,13 @@ def _reject_constant(name: str) -> object:
 _DECODER = json.JSONDecoder(parse_constant=_reject_constant)
 
 
-def read_jsonl_lines(lines: Iterable[_Line]) -> Iterator[Item]:
-    """Parse JSON Lines; each non-blank line must hold one JSON object."""
+def read_jsonl_lines(lines: Iterable[_Line], parse: bool = True) -> Iterator[Item]:
+    """Parse JSON Lines; each non-blank line must hold one JSON object (or, unparsed, its bytes)."""
     for number, data in lines:
         if isinstance(data, _TooLong):
             yield number, _too_large(number, data.prefix)
         elif data.strip():
-            yield number, parse_json_record(number, data)
+            yield number, parse_json_record(number, data) if parse else data
 
 
 def parse_json_record(number: int, data: bytes) -> Record | ParseError:

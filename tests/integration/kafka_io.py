@@ -66,12 +66,16 @@ def _watermarks(consumer: Consumer, partition: TopicPartition) -> tuple[int, int
 def _until_ends(consumer: Consumer, ends: dict[int, int], timeout_seconds: float) -> Iterator[Read]:
     codec = default_codec()
     remaining = dict(ends)
-    polls = int(timeout_seconds / 0.2)
-    for _ in range(polls):
+    deadline = time.monotonic() + timeout_seconds
+    errors = []
+    while time.monotonic() < deadline:
         if not remaining:
             return
         message = consumer.poll(0.2)
-        if message is None or message.error() is not None:
+        if message is None:
+            continue
+        if message.error() is not None:
+            errors.append(str(message.error()))
             continue
         _, record = codec.decode(
             message.value(), topic=message.topic(), partition=message.partition(), offset=message.offset()
@@ -81,7 +85,9 @@ def _until_ends(consumer: Consumer, ends: dict[int, int], timeout_seconds: float
         )
         if message.offset() + 1 >= remaining.get(message.partition(), 0):
             remaining.pop(message.partition(), None)
-    raise AssertionError(f"timed out reading; partitions not read to the end: {remaining}")
+    raise AssertionError(
+        f"timed out reading; partitions not read to the end: {remaining}; errors: {errors[:3]}"
+    )
 
 
 def create_prefixed_topics(settings: Settings) -> None:

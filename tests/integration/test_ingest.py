@@ -14,7 +14,7 @@ import pytest
 
 from streams.partitioning import kafka_partition
 from streams.settings import Settings
-from tests.integration.kafka_io import Read, read_all
+from tests.integration.kafka_io import Read, create_prefixed_topics, delete_prefixed_topics, read_all
 from tests.support import iso_ago, make_id_number, make_phone, ms_ago
 
 RISKALERT = str(Path(sys.executable).parent / "riskalert")
@@ -222,3 +222,57 @@ def test_stdin_is_accepted(isolated: Settings, kind: str) -> None:
     assert result.returncode == 0, result.stdout + result.stderr
     topic = "alerts.raw" if kind == "alerts" else "tasks.events"
     assert len(read_all(isolated, isolated.topic(topic))) == 1
+
+
+def _positions(settings: Settings) -> list[tuple[str, int, int, bytes | None, str]]:
+    """Every produced record by topic, partition and offset, with its volatile times removed."""
+    rows = []
+    for name in ("alerts.raw", "alerts.dlq"):
+        for read in read_all(settings, settings.topic(name)):
+            stable = {k: v for k, v in read.record.items() if k not in ("ingested_at", "failed_at")}
+            if name == "alerts.dlq":
+                stable["input_name"] = "x"
+                stable["error"] = str(stable["error"]).split(":", 2)[-1]
+            rows.append((name, read.partition, read.offset, read.key, json.dumps(stable, sort_keys=True)))
+    return sorted(rows)
+
+
+def test_worker_processes_give_the_same_output_as_one_process(
+    isolated: Settings, settings: Settings, tmp_path: Path
+) -> None:
+    """A file bigger than one chunk goes through worker processes; order and line numbers must hold."""
+    lines = []
+    for n in range(2600):
+        record = _alert(n, issued_at=iso_ago(30)) if n % 97 else _alert(n, level="NOPE")
+        lines.append(json.dumps(record, ensure_ascii=False) if n % 401 else "{broken")
+    path = tmp_path / "big.jsonl"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    env = {**os.environ, "RISKALERT_TOPIC_PREFIX": isolated.topic_prefix}
+    result = subprocess.run(
+        [RISKALERT, "ingest", "alerts", "--allow-rejects", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+        env={**env, "RISKALERT_INGEST_WORKERS": "2"},
+    )
+    assert result.returncode == 0, result.stderr
+
+    single = settings.model_copy(update={"topic_prefix": f"{isolated.topic_prefix}one."})
+    create_prefixed_topics(single)
+    try:
+        result = subprocess.run(
+            [RISKALERT, "ingest", "alerts", "--allow-rejects", str(path)],
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+            env={**env, "RISKALERT_TOPIC_PREFIX": single.topic_prefix, "RISKALERT_INGEST_WORKERS": "1"},
+        )
+        assert result.returncode == 0, result.stderr
+        parallel_rows, single_rows = _positions(isolated), _positions(single)
+    finally:
+        delete_prefixed_topics(single)
+    assert len(parallel_rows) == 2600
+    assert sum(1 for row in parallel_rows if row[0] == "alerts.dlq") == 27 + 6
+    assert parallel_rows == single_rows
