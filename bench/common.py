@@ -28,11 +28,11 @@ def machine() -> str:
     return f"{model}, {os.cpu_count()} cores, {memory_gib:.0f} GiB, Python {platform.python_version()}"
 
 
-def header(title: str) -> None:
-    """Print the benchmark's title, machine and command line."""
+def header(title: str, module: str) -> None:
+    """Print the benchmark's title, machine and command line (run from the repository root)."""
     print(f"# {title}")
     print(f"machine: {machine()}")
-    print(f"command: {' '.join([os.path.relpath(sys.executable), *sys.argv])}")
+    print(f"command: {' '.join([os.path.relpath(sys.executable), '-m', module, *sys.argv[1:]])}")
 
 
 @contextmanager

@@ -3,7 +3,7 @@
 Compares, in one run, `riskalert ingest alerts` (in-process) with a bare loop that reads the same file
 and produces each line unchanged with the same producer settings.
 
-Usage: .venv/bin/python bench/ingest.py [--records 200000]
+Usage (from the repository root, with the stack up): .venv/bin/python -m bench.ingest [--records 200000]
 Target (issue 3): >= 20,000 alerts/s.
 """
 
@@ -82,7 +82,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--records", type=int, default=200_000)
     args = parser.parse_args()
-    header("ingest: file -> validate/pseudonymise/encode -> alerts.raw")
+    header("ingest: file -> validate/pseudonymise/encode -> alerts.raw", "bench.ingest")
     with tempfile.TemporaryDirectory() as tmp, private_topics() as settings:
         path = Path(tmp) / "alerts.jsonl"
         generate(path, args.records)
