@@ -2,7 +2,7 @@
 
 `validate_alert`, `validate_task_event` and `validate_victim` check every field. They collect all the
 field errors of a record, not only the first. An accepted record is a dict with exactly the fields of
-RawAlert, TaskEvent or VictimRecord (docs/contracts-draft.md). It holds keyed hashes and masked forms,
+RawAlert, TaskEvent or VictimRecord (schemas/*.avsc). It holds keyed hashes and masked forms,
 never a raw name, ID number, phone number or account. The validators never raise on bad input; the
 accepted input formats are in docs/input-format.md.
 """

@@ -94,7 +94,7 @@ def test_a_named_type_defined_in_several_files_is_identical_everywhere() -> None
     assert {"Source", "Level", "FraudType"} <= set(definitions)
 
 
-# --- The contract (docs/contracts-draft.md) -------------------------------------------------------------
+# --- The contract (schemas/*.avsc) ----------------------------------------------------------------------
 
 ENUMS = {
     "Source": "MPS_FUND JZZ NAC_APP HOTLINE_96110 BANK TELECOM CALL_110 MANUAL UNKNOWN",
