@@ -22,7 +22,15 @@ from fastavro.schema import to_parsing_canonical_form
 
 from streams.errors import SchemaError
 from streams.settings import PROJECT_ROOT
-from streams.topics import ALERTS_DLQ, ALERTS_RAW, SLA_EVENTS, TASKS, TASKS_EVENTS, VICTIMS_HISTORY
+from streams.topics import (
+    ALERTS_DLQ,
+    ALERTS_RAW,
+    PERSONS_FACTS,
+    SLA_EVENTS,
+    TASKS,
+    TASKS_EVENTS,
+    VICTIMS_HISTORY,
+)
 
 SCHEMAS_DIR = PROJECT_ROOT / "schemas"
 NAMESPACE = "cn.riskalert.v1"
@@ -38,6 +46,7 @@ RECORD_TOPICS: Mapping[str, str] = {
     "SlaEvent": SLA_EVENTS.name,
     "VictimRecord": VICTIMS_HISTORY.name,
     "DeadLetter": ALERTS_DLQ.name,
+    "PersonFact": PERSONS_FACTS.name,
 }
 
 JsonSchema = dict[str, Any]

@@ -102,6 +102,13 @@ VICTIMS_HISTORY = TopicSpec(
     extra={"min.compaction.lag.ms": str(60 * 60 * 1000)},
 )
 
+PERSONS_FACTS = TopicSpec(
+    "persons.facts",
+    key="person_key",
+    retention_ms=30 * DAY_MS,
+    doc="facts routed to a person's partition (PersonFact): relatives' cases and task closures",
+)
+
 ALL_TOPICS: tuple[TopicSpec, ...] = (
     ALERTS_RAW,
     ALERTS_DLQ,
@@ -110,10 +117,14 @@ ALL_TOPICS: tuple[TopicSpec, ...] = (
     SLA_TICKS,
     SLA_EVENTS,
     VICTIMS_HISTORY,
+    PERSONS_FACTS,
 )
 
 # Topics joined by one agent must have equal partition counts.
-CO_PARTITIONED: tuple[tuple[TopicSpec, ...], ...] = ((TASKS, TASKS_EVENTS, SLA_TICKS),)
+CO_PARTITIONED: tuple[tuple[TopicSpec, ...], ...] = (
+    (ALERTS_RAW, VICTIMS_HISTORY, PERSONS_FACTS),
+    (TASKS, TASKS_EVENTS, SLA_TICKS),
+)
 
 
 def by_name(name: str) -> TopicSpec:

@@ -134,6 +134,15 @@ RECORDS = {
         "redacted_payload": '{"id_number": "***"}',
         "failed_at": 1_709_251_200_000,
     },
+    "PersonFact": {
+        "kind": "FEEDBACK",
+        "person_key": "9f" * 32,
+        "victim_key": None,
+        "case_id": None,
+        "task_id": "T0123456789abcdef0123456",
+        "outcome": "DISSUADED",
+        "at": 1_709_251_200_000,
+    },
 }
 # Computed once from RECORDS and pasted: any change to a schema's wire shape or to the id scheme fails here.
 EXPECTED_HEX = {
@@ -169,6 +178,11 @@ EXPECTED_HEX = {
         "00475b089d0c696e6765737422696e76616c69645f69645f6e756d6265723469645f6e756d6265723a20626164206368"
         "65636b2064696769740000000218616c657274732e6a736f6e6c0222287b2269645f6e756d626572223a20222a2a2a22"
         "7d8090fcf4be63"
+    ),
+    "PersonFact": (
+        "001104ddb2028001396639663966396639663966396639663966396639663966396639663966396639663966396639663966"
+        "3966396639663966396639663966396639663966396600000230543031323334353637383961626364656630313233343536"
+        "0212444953535541444544028090fcf4be63"
     ),
 }
 POSITION = {"topic": "alerts.raw", "partition": 3, "offset": 42}
@@ -279,7 +293,9 @@ def test_a_missing_required_field_is_named(codec: AvroCodec) -> None:
 
 
 def test_unknown_record_types_and_non_mappings_are_refused(codec: AvroCodec) -> None:
-    with pytest.raises(EncodeError, match="unknown record type 'Alert'; known: DeadLetter, RawAlert"):
+    with pytest.raises(
+        EncodeError, match="unknown record type 'Alert'; known: DeadLetter, PersonFact, RawAlert"
+    ):
         codec.encode("Alert", {})
     with pytest.raises(EncodeError, match="expected a mapping of fields, got list"):
         codec.encode("Task", [])  # type: ignore[arg-type]  # the wrong type is the point

@@ -55,6 +55,7 @@ def test_one_schema_file_per_record_type() -> None:
         "sla_event.avsc",
         "victim_record.avsc",
         "dead_letter.avsc",
+        "person_fact.avsc",
     }
     assert set(load_catalog().current) == set(RECORD_TOPICS)
 
