@@ -154,6 +154,16 @@ def config_show(ctx: click.Context) -> None:
     console.print(table)
 
 
+@cli.command("worker")
+@click.option("--loglevel", default="INFO", show_default=True, help="Log level of the worker.")
+@click.pass_context
+def worker(ctx: click.Context, loglevel: str) -> None:
+    """Run the stream worker until SIGTERM: dedup and lifecycle agents; /metrics on RISKALERT_METRICS_PORT."""
+    from streams.worker import run
+
+    run(settings_of(ctx), loglevel=loglevel)
+
+
 @cli.group()
 def ingest() -> None:
     """Validate, pseudonymise and produce input records; bad records go to the dead-letter topic."""

@@ -6,7 +6,7 @@ task id or any free text. Counters carry the `_total` suffix; durations are in s
 
 from __future__ import annotations
 
-from prometheus_client import Counter
+from prometheus_client import Counter, Histogram
 
 INGEST_RECORDS = Counter(
     "riskalert_ingest_records_total",
@@ -24,4 +24,32 @@ DEAD_LETTERS = Counter(
     "riskalert_dead_letters_total",
     "Records written to the dead-letter topic, by pipeline stage and reason code.",
     ["stage", "reason"],
+)
+ALERTS = Counter(
+    "riskalert_alerts_total",
+    "Warnings seen by the dedup stage, by outcome: new (opened a task), merged (joined an open task), "
+    "duplicate (same source alert id seen before), replayed (re-processed after a restart; its task was "
+    "re-emitted), dead_letter.",
+    ["outcome"],
+)
+TASKS_EMITTED = Counter(
+    "riskalert_tasks_emitted_total",
+    "Task versions emitted by the dedup stage, by cause (new, merged, closed, reopened, replayed).",
+    ["cause"],
+)
+VICTIM_RECORDS = Counter(
+    "riskalert_victim_records_total",
+    "Victim case records folded into history, and post-warning victimisations found.",
+    ["outcome"],
+)
+AGENT_EVENTS = Counter(
+    "riskalert_agent_events_total",
+    "Events handled by each agent, by outcome (ok, dead_letter).",
+    ["agent", "outcome"],
+)
+AGENT_SECONDS = Histogram(
+    "riskalert_agent_processing_seconds",
+    "Time to handle one event in an agent, retries included.",
+    ["agent"],
+    buckets=(0.0001, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 1.0, 5.0),
 )

@@ -148,6 +148,22 @@ class Settings(BaseSettings):
     ingest_max_skew_seconds: int = Field(300, ge=0, description="how far in the future a timestamp may be")
     ingest_max_age_days: int = Field(400, ge=1, description="how old a timestamp may be")
 
+    # --- Worker ----------------------------------------------------------------------------------
+    worker_data_dir: Path | None = Field(
+        None, description="RocksDB table state of this worker process (unset: <home>/worker)"
+    )
+    worker_standby_replicas: int = Field(1, ge=0, le=5, description="standby copies of each table partition")
+    dedup_retention_hours: float = Field(168, gt=0, description="how long an exact duplicate is recognised")
+    merge_window_hours: float = Field(24, gt=0, description="warnings within this of a task join it")
+    merge_window_hours_by_level: dict[str, float] = Field(
+        default_factory=dict, description='per-level merge windows as JSON, e.g. {"CRITICAL": 6}'
+    )
+    victimisation_window_days: float = Field(30, gt=0, description="a victim case this soon after a warning")
+    worker_session_timeout_seconds: float = Field(
+        20, ge=6, le=300, description="how soon a dead worker's partitions move to another worker"
+    )
+    agent_max_attempts: int = Field(3, ge=1, le=20, description="tries per event before dead-lettering")
+
     # --- Local stack (started by `riskalert stack up`) -------------------------------------------
     home: Path = Field(Path(".local"), description="data directory for the local stack, state and secrets")
     deploy_dir: Path = Field(PROJECT_ROOT / "deploy", description="directory holding the shipped configs")
@@ -157,10 +173,20 @@ class Settings(BaseSettings):
     prometheus_port: int = Field(9090, ge=1, le=65535, description="local Prometheus port")
     alertmanager_port: int = Field(9093, ge=1, le=65535, description="local Alertmanager port")
 
-    @field_validator("home", "deploy_dir")
+    @field_validator("home", "deploy_dir", "worker_data_dir")
     @classmethod
-    def _absolute(cls, value: Path) -> Path:
-        return value.expanduser().resolve()
+    def _absolute(cls, value: Path | None) -> Path | None:
+        return None if value is None else value.expanduser().resolve()
+
+    @field_validator("merge_window_hours_by_level")
+    @classmethod
+    def _check_levels(cls, value: dict[str, float]) -> dict[str, float]:
+        unknown = set(value) - {"CRITICAL", "HIGH", "MEDIUM", "LOW"}
+        if unknown:
+            raise ValueError(f"unknown levels {sorted(unknown)}; use CRITICAL, HIGH, MEDIUM, LOW")
+        if any(hours <= 0 for hours in value.values()):
+            raise ValueError("merge windows must be positive")
+        return value
 
     @field_validator("kafka_bootstrap_servers")
     @classmethod

@@ -103,3 +103,17 @@ def delete_prefixed_topics(settings: Settings) -> None:
     if names:
         for future in admin.delete_topics(names).values():
             future.result(timeout=30)
+
+
+def topic_size(settings: Settings, topic: str) -> int:
+    """How many records the topic holds now (sum of its partitions' high watermarks minus low)."""
+    consumer = Consumer({**settings.kafka_client_config(), "group.id": f"size-{uuid.uuid4().hex}"})
+    try:
+        partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
+        total = 0
+        for partition in partitions:
+            low, high = _watermarks(consumer, TopicPartition(topic, partition))
+            total += high - low
+        return total
+    finally:
+        consumer.close()

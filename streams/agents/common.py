@@ -1,0 +1,105 @@
+"""What every agent shares: decode with position, bounded retries, dead letters, metrics.
+
+No exception escapes an agent: in faust-streaming an escaped exception acks the event, which would
+lose it silently. Each event is handled in a try block, retried a bounded number of times with
+backoff, and then written to the dead-letter topic with its topic, partition, offset and reason.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+from streams import metrics
+from streams.errors import CodecError, DecodeError, EncodeError
+
+if TYPE_CHECKING:
+    from faust.types import EventT
+
+    from streams.app import Pipeline
+
+log = logging.getLogger(__name__)
+RETRY_BASE_SECONDS = 0.2
+# Errors no retry can fix: the record itself is bad.
+PERMANENT = (DecodeError, EncodeError, KeyError, ValueError, TypeError)
+
+
+async def handle(
+    pipeline: Pipeline, stage: str, event: EventT[Any], work: Callable[[], Awaitable[None]]
+) -> None:
+    """Run `work` for one event; retry transient failures; dead-letter the event when it cannot be done."""
+    started = time.perf_counter()
+    attempts = pipeline.settings.agent_max_attempts
+    for attempt in range(1, attempts + 1):
+        try:
+            await work()
+            metrics.AGENT_EVENTS.labels(stage, "ok").inc()
+            metrics.AGENT_SECONDS.labels(stage).observe(time.perf_counter() - started)
+            return
+        except PERMANENT as exc:
+            await dead_letter(pipeline, stage, event, _reason(exc), _describe(exc))
+            return
+        except Exception as exc:  # anything else may be transient (broker, registry): retry, then give up
+            if attempt == attempts:
+                await dead_letter(pipeline, stage, event, "retries_exhausted", _describe(exc))
+                return
+            log.warning("%s: attempt %d/%d failed at %s: %s", stage, attempt, attempts, _where(event), exc)
+            await asyncio.sleep(RETRY_BASE_SECONDS * 2 ** (attempt - 1))
+
+
+async def dead_letter(pipeline: Pipeline, stage: str, event: EventT[Any], reason: str, error: str) -> None:
+    """Write the event to the dead-letter topic with its position; past ingest it holds no raw identifier."""
+    message = event.message
+    letter = {
+        "stage": stage,
+        "reason": reason,
+        "error": f"{stage} at {_where(event)}: {error}",
+        "original_topic": message.topic,
+        "partition": message.partition,
+        "offset": message.offset,
+        "input_name": None,
+        "input_line": None,
+        # Records past ingest carry only keyed hashes and masked fields; base64 keeps them replayable.
+        "redacted_payload": base64.b64encode(message.value or b"").decode()[:8192],
+        "failed_at": time.time_ns() // 1_000_000,
+    }
+    value = pipeline.codec.encode("DeadLetter", letter)
+    key = f"{message.topic}:{message.partition}:{message.offset}".encode()
+    await pipeline.topics["alerts.dlq"].send(key=key, value=value)
+    metrics.AGENT_EVENTS.labels(stage, "dead_letter").inc()
+    metrics.DEAD_LETTERS.labels(stage, reason).inc()
+    log.error("%s: dead-lettered %s (%s): %s", stage, _where(event), reason, error)
+
+
+def decode(pipeline: Pipeline, event: EventT[Any]) -> tuple[str, dict[str, Any]]:
+    """Decode an event's value, naming its position in any error."""
+    message = event.message
+    return pipeline.codec.decode(
+        message.value or b"", topic=message.topic, partition=message.partition, offset=message.offset
+    )
+
+
+async def send(pipeline: Pipeline, topic: str, key: str, record_type: str, record: dict[str, Any]) -> None:
+    """Encode and send one record, keyed as given."""
+    await pipeline.topics[topic].send(key=key.encode(), value=pipeline.codec.encode(record_type, record))
+
+
+def _where(event: EventT[Any]) -> str:
+    message = event.message
+    return f"topic {message.topic} partition {message.partition} offset {message.offset}"
+
+
+def _reason(exc: Exception) -> str:
+    if isinstance(exc, DecodeError):
+        return f"decode_{exc.reason}"
+    if isinstance(exc, CodecError):
+        return "encode_error"
+    return "bad_record"
+
+
+def _describe(exc: Exception) -> str:
+    return f"{type(exc).__name__}: {exc}"[:1000]

@@ -1,0 +1,120 @@
+"""The single Faust app: its topics, tables and agents, built from the settings.
+
+`create_app(settings)` is called once per worker process (`riskalert worker`). The app id carries the
+topic prefix, so a prefixed deployment (or test) has its own consumer group and changelog topics.
+"""
+
+from __future__ import annotations
+
+import ssl
+from dataclasses import dataclass
+from typing import Any
+
+import faust
+from faust.sensors.prometheus import setup_prometheus_sensors
+
+from streams.codec import AvroCodec, default_codec
+from streams.logic.dedup import DAY_MS, HOUR_MS, DedupConfig
+from streams.settings import Settings
+from streams.topics import ALERTS_DLQ, ALERTS_RAW, PERSONS_FACTS, TASKS, TASKS_EVENTS, VICTIMS_HISTORY
+
+APP_NAME = "riskalert"
+
+
+@dataclass(frozen=True)
+class Pipeline:
+    """What the agents share: settings, codec, Faust topics and tables, and the dedup windows."""
+
+    app: faust.App
+    settings: Settings
+    codec: AvroCodec
+    topics: dict[str, faust.TopicT]
+    dedup: DedupConfig
+
+
+def dedup_config(settings: Settings) -> DedupConfig:
+    """The dedup windows the settings ask for."""
+    return DedupConfig(
+        duplicate_retention_ms=int(settings.dedup_retention_hours * HOUR_MS),
+        merge_window_ms=int(settings.merge_window_hours * HOUR_MS),
+        merge_window_ms_by_level={
+            level: int(hours * HOUR_MS) for level, hours in settings.merge_window_hours_by_level.items()
+        },
+        victimisation_window_ms=int(settings.victimisation_window_days * DAY_MS),
+    )
+
+
+def create_app(settings: Settings) -> Pipeline:
+    """Build the app with every agent registered; the caller runs it with a Faust worker."""
+    app = faust.App(
+        APP_NAME if not settings.topic_prefix else f"{settings.topic_prefix}{APP_NAME}", **_config(settings)
+    )
+    setup_prometheus_sensors(app, name_prefix="riskalert_faust")
+    topics = {spec.name: _topic(app, settings, spec.name) for spec in _TOPICS}
+    pipeline = Pipeline(app, settings, default_codec(), topics, dedup_config(settings))
+    # Imported here: the agent modules register on the app they are given.
+    from streams.agents import dedup, lifecycle
+
+    dedup.attach(pipeline)
+    lifecycle.attach(pipeline)
+    return pipeline
+
+
+_TOPICS = (ALERTS_RAW, ALERTS_DLQ, TASKS, TASKS_EVENTS, VICTIMS_HISTORY, PERSONS_FACTS)
+
+
+def _topic(app: faust.App, settings: Settings, name: str) -> faust.TopicT:
+    # Raw bytes both ways: agents decode themselves, so a bad record is dead-lettered with its position.
+    return app.topic(settings.topic(name), key_serializer="raw", value_serializer="raw", internal=False)
+
+
+def _config(settings: Settings) -> dict[str, Any]:
+    data_dir = settings.worker_data_dir or settings.home / "worker"
+    return {
+        "broker": [f"kafka://{server.strip()}" for server in settings.kafka_bootstrap_servers.split(",")],
+        "broker_credentials": _credentials(settings),
+        "store": "rocksdb://",
+        "datadir": str(data_dir),
+        "table_standby_replicas": settings.worker_standby_replicas,
+        "topic_partitions": settings.topic_partitions,
+        "topic_replication_factor": settings.topic_replication,
+        "producer_acks": -1,
+        "broker_session_timeout": settings.worker_session_timeout_seconds,
+        "broker_heartbeat_interval": min(3.0, settings.worker_session_timeout_seconds / 3),
+        "consumer_auto_offset_reset": "earliest",
+        "web_bind": "127.0.0.1",
+        "web_port": settings.metrics_port,
+        "web_host": "127.0.0.1",
+        # Faust's own pages that expose routing and table contents stay off: they would serve state.
+        "web_router_enabled": False,
+        "web_tables_enabled": False,
+        "web_graph_enabled": False,
+        "web_stats_enabled": False,
+        "web_metrics_enabled": False,
+        "web_in_thread": False,
+    }
+
+
+def _credentials(settings: Settings) -> faust.auth.Credentials | None:
+    protocol = settings.kafka_security_protocol
+    context = None
+    if protocol in ("SSL", "SASL_SSL"):
+        context = ssl.create_default_context(
+            cafile=str(settings.kafka_ssl_cafile) if settings.kafka_ssl_cafile else None
+        )
+        if settings.kafka_ssl_certfile and settings.kafka_ssl_keyfile:
+            password = settings.kafka_ssl_key_password
+            context.load_cert_chain(
+                str(settings.kafka_ssl_certfile),
+                str(settings.kafka_ssl_keyfile),
+                password.get_secret_value() if password else None,
+            )
+    if protocol.startswith("SASL_"):
+        assert settings.kafka_sasl_password is not None  # enforced by the settings validator
+        return faust.SASLCredentials(
+            username=settings.kafka_sasl_username,
+            password=settings.kafka_sasl_password.get_secret_value(),
+            mechanism=settings.kafka_sasl_mechanism,
+            ssl_context=context,
+        )
+    return faust.SSLCredentials(context) if context is not None else None
