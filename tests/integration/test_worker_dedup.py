@@ -22,9 +22,12 @@ SOURCES = ["MPS_FUND", "JZZ", "NAC_APP", "BANK", "TELECOM", "HOTLINE_96110"]
 def _scenario(
     warnings: int, seed: int = 11
 ) -> tuple[list[dict[str, Any]], dict[tuple[str, ...], dict[str, Any]]]:
-    """At least `warnings` distinct warnings with known cases: each case is one person's burst within 2 hours (one task), cases of
-    one person are 3 days apart, and 1 in 8 warnings is re-delivered. Returns the warnings in arrival
-    order and, per task (its sorted alert keys), the expected level, amount and sources."""
+    """At least `warnings` distinct warnings with known cases.
+
+    Each case is one person's burst within 2 hours (one task); one person's cases are 3 days apart;
+    1 in 8 warnings is re-delivered. Returns the warnings in arrival order and, per task (its sorted
+    alert keys), the expected level, amount, sources and version.
+    """
     rng = random.Random(seed)
     cases: list[list[dict[str, Any]]] = []
     count = 0
