@@ -50,6 +50,7 @@ def create_app(settings: Settings) -> Pipeline:
         APP_NAME if not settings.topic_prefix else f"{settings.topic_prefix}{APP_NAME}", **_config(settings)
     )
     _metrics_page(app)
+    _mount_ingest_api(app, settings)
     topics = {spec.name: _topic(app, settings, spec.name) for spec in _TOPICS}
     pipeline = Pipeline(app, settings, default_codec(), topics, dedup_config(settings))
     # Imported here: the agent modules register on the app they are given.
@@ -66,6 +67,14 @@ def _metrics_page(app: faust.App) -> None:
     @app.page("/metrics")
     async def metrics(web: faust.web.View, request: faust.web.Request) -> faust.web.Response:
         return web.bytes(generate_latest(), content_type=CONTENT_TYPE_LATEST)
+
+
+def _mount_ingest_api(app: faust.App, settings: Settings) -> None:
+    # The HTTP ingest API shares the worker's web server (RISKALERT_METRICS_PORT).
+    from streams.ingest.http import API_PREFIX, create_ingest_subapp
+
+    # faust's aiohttp driver exposes its aiohttp Application as `web_app`; the base type does not declare it.
+    app.web.web_app.add_subapp(API_PREFIX, create_ingest_subapp(settings))  # type: ignore[attr-defined]
 
 
 _TOPICS = (ALERTS_RAW, ALERTS_DLQ, TASKS, TASKS_EVENTS, VICTIMS_HISTORY, PERSONS_FACTS)

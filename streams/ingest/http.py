@@ -35,29 +35,38 @@ from streams.producer import CheckedProducer
 from streams.settings import Settings
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-_PUBLIC_PATHS = frozenset({"/healthz", "/metrics"})
 _SETTINGS = web.AppKey("settings", Settings)
 _PRODUCER = web.AppKey("producer", CheckedProducer)
 _CODEC = web.AppKey("codec", AvroCodec)
 _FLUSH_LOCK = web.AppKey("flush_lock", asyncio.Lock)
 
 
+API_PREFIX = "/v1"
+
+
 def create_api(settings: Settings, producer: CheckedProducer | None = None) -> web.Application:
-    """The ingest web application.
+    """The standalone ingest web application: `/v1/...`, `/healthz` and `/metrics`.
 
     Args:
         settings: tokens, limits and topics.
         producer: the producer to use; a new checked producer by default.
     """
+    app = web.Application()
+    app.router.add_get("/healthz", _healthz)
+    app.router.add_get("/metrics", _metrics)
+    app.add_subapp(API_PREFIX, create_ingest_subapp(settings, producer))
+    return app
+
+
+def create_ingest_subapp(settings: Settings, producer: CheckedProducer | None = None) -> web.Application:
+    """The authenticated ingest routes, to mount at `/v1` (standalone, or on the worker's web server)."""
     app = web.Application(client_max_size=settings.api_max_body_bytes, middlewares=[_auth(settings)])
     app[_SETTINGS] = settings
     app[_PRODUCER] = producer or CheckedProducer(settings, **{"linger.ms": 5})
     app[_CODEC] = default_codec()
     app[_FLUSH_LOCK] = asyncio.Lock()
-    app.router.add_post("/v1/alerts", _post_alerts)
-    app.router.add_post("/v1/tasks/{task_id}/events", _post_task_events)
-    app.router.add_get("/healthz", _healthz)
-    app.router.add_get("/metrics", _metrics)
+    app.router.add_post("/alerts", _post_alerts)
+    app.router.add_post("/tasks/{task_id}/events", _post_task_events)
     return app
 
 
@@ -72,8 +81,6 @@ def _auth(settings: Settings) -> Any:
             return web.json_response({"error": exc.message}, status=exc.status, headers=exc.headers)
 
     async def _checked(request: web.Request, handler: Handler) -> web.StreamResponse:
-        if request.path in _PUBLIC_PATHS:
-            return await handler(request)
         scheme, _, token = request.headers.get("Authorization", "").partition(" ")
         if scheme.lower() != "bearer" or not token:
             raise _error(web.HTTPUnauthorized, "a bearer token is required", WWW_Authenticate="Bearer")
@@ -100,12 +107,18 @@ async def _post_task_events(request: web.Request) -> web.Response:
 
 async def _records(request: web.Request) -> list[object]:
     settings = request.app[_SETTINGS]
-    try:
-        body = await request.read()
-    except web.HTTPRequestEntityTooLarge as exc:
-        raise _error(
-            web.HTTPRequestEntityTooLarge, f"the body exceeds {settings.api_max_body_bytes} bytes"
-        ) from exc
+    limit = settings.api_max_body_bytes
+    # Checked here, not only by aiohttp's client_max_size: a mounted sub-app inherits the root's limit.
+    too_large = _error(web.HTTPRequestEntityTooLarge, f"the body exceeds {limit} bytes")
+    if request.content_length is not None and request.content_length > limit:
+        raise too_large
+    chunks, size = [], 0
+    async for chunk in request.content.iter_chunked(64 * 1024):
+        size += len(chunk)
+        if size > limit:
+            raise too_large
+        chunks.append(chunk)
+    body = b"".join(chunks)
     try:
         parsed = json.loads(body)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:

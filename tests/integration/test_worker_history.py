@@ -11,6 +11,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from streams.settings import Settings
 from tests.integration.kafka_io import read_all
 from tests.integration.workers import RISKALERT, WorkerProcess, running_worker
@@ -192,3 +194,34 @@ def test_a_bad_record_is_dead_lettered_with_its_position_and_counted(
         assert 'riskalert_dead_letters_total{reason="decode_bad_magic_byte",stage="dedup"} 1.0' in text
         assert "riskalert_agent_processing_seconds_bucket" in text
         assert worker.stop() == 0
+
+
+def test_the_worker_serves_http_ingest(isolated: Settings, tmp_path: Path) -> None:
+    import urllib.error
+    import urllib.request
+
+    worker = WorkerProcess(isolated, tmp_path / "worker", env={"RISKALERT_API_TOKENS": "centre-feed-token"})
+    worker.start()
+    try:
+        url = f"http://127.0.0.1:{worker.port}/v1/alerts"
+        body = json.dumps([_warning(21, A, 5), _warning(22, B, 5)]).encode()
+        request = urllib.request.Request(
+            url,
+            data=body,
+            method="POST",
+            headers={"Authorization": "Bearer centre-feed-token", "Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(request, timeout=30) as response:
+            assert response.status == 202
+            assert json.loads(response.read()) == {"accepted": 2, "ids": ["JZZ:H21", "JZZ:H22"]}
+        refused = urllib.request.Request(url, data=body, method="POST")
+        with pytest.raises(urllib.error.HTTPError) as caught:
+            urllib.request.urlopen(refused, timeout=30)
+        assert caught.value.code == 401
+        _until(
+            worker, lambda: _task_for(isolated, "JZZ:H21") and _task_for(isolated, "JZZ:H22"), "both tasks"
+        )
+        assert worker.stop() == 0
+    finally:
+        if worker.process and worker.process.poll() is None:
+            worker.process.kill()
