@@ -44,13 +44,19 @@ def dedup_config(settings: Settings) -> DedupConfig:
     )
 
 
-def create_app(settings: Settings) -> Pipeline:
-    """Build the app with every agent registered; the caller runs it with a Faust worker."""
-    app = faust.App(
-        APP_NAME if not settings.topic_prefix else f"{settings.topic_prefix}{APP_NAME}", **_config(settings)
-    )
+def create_app(settings: Settings, *, store: str = "rocksdb://", http_api: bool = True) -> Pipeline:
+    """Build the app with every agent registered; the caller runs it with a Faust worker.
+
+    Args:
+        settings: everything configurable.
+        store: the table store; `memory://` for agent tests with Faust's `test_context()`.
+        http_api: mount the HTTP ingest API on the worker's web server.
+    """
+    app_id = APP_NAME if not settings.topic_prefix else f"{settings.topic_prefix}{APP_NAME}"
+    app = faust.App(app_id, **{**_config(settings), "store": store})
     _metrics_page(app)
-    _mount_ingest_api(app, settings)
+    if http_api:
+        _mount_ingest_api(app, settings)
     topics = {spec.name: _topic(app, settings, spec.name) for spec in _TOPICS}
     pipeline = Pipeline(app, settings, default_codec(), topics, dedup_config(settings))
     # Imported here: the agent modules register on the app they are given.
@@ -66,7 +72,8 @@ def _metrics_page(app: faust.App) -> None:
     # it resolves a dozen labelled series per event, which cost ~10 % of the worker's throughput.
     @app.page("/metrics")
     async def metrics(web: faust.web.View, request: faust.web.Request) -> faust.web.Response:
-        return web.bytes(generate_latest(), content_type=CONTENT_TYPE_LATEST)
+        # aiohttp refuses a charset in content_type, so the full Prometheus header goes in headers.
+        return web.bytes(generate_latest(), headers={"Content-Type": CONTENT_TYPE_LATEST})
 
 
 def _mount_ingest_api(app: faust.App, settings: Settings) -> None:

@@ -69,7 +69,7 @@ async def dead_letter(pipeline: Pipeline, stage: str, event: EventT[Any], reason
     }
     value = pipeline.codec.encode("DeadLetter", letter)
     key = f"{message.topic}:{message.partition}:{message.offset}".encode()
-    await pipeline.topics["alerts.dlq"].send(key=key, value=value)
+    pipeline.topics["alerts.dlq"].send_soon(key=key, value=value)
     metrics.AGENT_EVENTS.labels(stage, "dead_letter").inc()
     metrics.DEAD_LETTERS.labels(stage, reason).inc()
     log.error("%s: dead-lettered %s (%s): %s", stage, _where(event), reason, error)

@@ -1,0 +1,115 @@
+"""The dedup and lifecycle agents under Faust's test_context(): no broker, in-memory tables.
+
+Outputs are captured at the topics' `send_soon` (the agents' only way out); the integration tests
+cover the same agents against the real broker.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from streams.app import Pipeline, create_app
+from streams.codec import default_codec
+from streams.settings import Settings
+from tests.unit.logic.test_dedup import T0, alert
+
+Sent = list[tuple[str, str, str, dict[str, Any]]]
+
+
+@pytest.fixture
+def pipeline(tmp_path: Path) -> tuple[Pipeline, Sent]:
+    settings = Settings(home=tmp_path, topic_prefix="unit.")
+    built = create_app(settings, store="memory://", http_api=False)
+    sent: Sent = []
+    codec = default_codec()
+    for name, topic in built.topics.items():
+
+        def capture(*, key: bytes, value: bytes, name: str = name, **_: Any) -> None:
+            record_type, record = codec.decode(value)
+            sent.append((name, key.decode(), record_type, record))
+
+        topic.send_soon = capture  # type: ignore[method-assign]  # capture outputs instead of producing
+    return built, sent
+
+
+def _agent(pipeline: Pipeline, name: str) -> Any:
+    return next(agent for agent in pipeline.app.agents.values() if agent.name.endswith(name))
+
+
+def _run(pipeline: Pipeline, agent_name: str, messages: list[tuple[str, str, dict[str, Any]]]) -> None:
+    codec = default_codec()
+
+    async def feed() -> None:
+        async with _agent(pipeline, agent_name).test_context() as context:
+            for key, record_type, record in messages:
+                await context.put(key=key.encode(), value=codec.encode(record_type, record))
+
+    asyncio.run(feed())
+
+
+def test_dedup_agent_turns_warnings_into_tasks(pipeline: tuple[Pipeline, Sent]) -> None:
+    built, sent = pipeline
+    _run(
+        built,
+        "dedup",
+        [
+            ("p1", "RawAlert", alert(1)),
+            ("p1", "RawAlert", alert(1)),  # a re-delivery at another offset: dropped
+            ("p1", "RawAlert", alert(2, minutes=5, level="CRITICAL")),
+        ],
+    )
+    tasks = [(key, record) for topic, key, record_type, record in sent if topic == "tasks"]
+    assert [task["version"] for _, task in tasks] == [1, 2]
+    assert tasks[1][1]["level"] == "CRITICAL"
+    assert tasks[1][1]["alert_keys"] == ["JZZ:1", "JZZ:2"]
+    assert {key for key, _ in tasks} == {tasks[0][1]["task_id"]}
+
+
+def test_dedup_agent_dead_letters_garbage_and_keeps_going(pipeline: tuple[Pipeline, Sent]) -> None:
+    built, sent = pipeline
+
+    async def feed() -> None:
+        async with _agent(built, "dedup").test_context() as context:
+            await context.put(key=b"x", value=b"\x00\x00garbage")
+            await context.put(key=b"p1", value=default_codec().encode("RawAlert", alert(7)))
+
+    asyncio.run(feed())
+    letters = [record for topic, _, _, record in sent if topic == "alerts.dlq"]
+    assert [letter["reason"] for letter in letters] == ["decode_unknown_schema_id"]
+    assert [topic for topic, *_ in sent].count("tasks") == 1
+
+
+def test_lifecycle_agent_routes_closure_to_the_person(pipeline: tuple[Pipeline, Sent]) -> None:
+    built, sent = pipeline
+    from streams.logic.dedup import DedupConfig, PersonState, Position, on_alert
+
+    task = on_alert(PersonState(), alert(1), Position(0, 0), DedupConfig()).emit
+    assert task is not None
+    feedback = {
+        "event_id": "e" * 32,
+        "task_id": task["task_id"],
+        "type": "FEEDBACK",
+        "occurred_at": T0 + 60_000,
+        "ingested_at": T0,
+        "outcome": "DISSUADED",
+    }
+    _run(built, "lifecycle", [(task["task_id"], "TaskEvent", feedback), (task["task_id"], "Task", task)])
+    facts = [(key, record) for topic, key, _, record in sent if topic == "persons.facts"]
+    assert facts == [
+        (
+            "p1",
+            {
+                "kind": "FEEDBACK",
+                "person_key": "p1",
+                "victim_key": None,
+                "case_id": None,
+                "task_id": task["task_id"],
+                "outcome": "DISSUADED",
+                "at": T0 + 60_000,
+            },
+        )
+    ]
