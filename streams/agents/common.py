@@ -12,13 +12,14 @@ import base64
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from streams import metrics
 from streams.errors import CodecError, DecodeError, EncodeError
 
 if TYPE_CHECKING:
-    from faust.types import EventT
+    from faust.types import EventT, StreamT
 
     from streams.app import Pipeline
 
@@ -26,6 +27,36 @@ log = logging.getLogger(__name__)
 RETRY_BASE_SECONDS = 0.2
 # Errors no retry can fix: the record itself is bad.
 PERMANENT = (DecodeError, EncodeError, KeyError, ValueError, TypeError)
+
+
+Handler = Callable[["EventT[Any]", dict[str, Any]], Awaitable[None]]
+
+
+def register(pipeline: Pipeline, stage: str, inputs: tuple[str, ...], handlers: dict[str, Handler]) -> None:
+    """Register one agent (concurrency 1) over co-partitioned inputs, dispatching by record type.
+
+    Args:
+        pipeline: the app and its shared pieces.
+        stage: the agent's name, used in metrics and dead letters.
+        inputs: logical topic names, all keyed alike.
+        handlers: record type (e.g. `RawAlert`) -> coroutine taking the event and the decoded record.
+    """
+    app, settings = pipeline.app, pipeline.settings
+    source = app.topic(
+        *(settings.topic(name) for name in inputs), key_serializer="raw", value_serializer="raw"
+    )
+
+    async def on_event(event: EventT[Any]) -> None:
+        record_type, record = decode(pipeline, event)
+        handler = handlers.get(record_type)
+        if handler is None:
+            raise ValueError(f"{record_type} does not belong on {event.message.topic}")
+        await handler(event, record)
+
+    @app.agent(source, name=stage, concurrency=1)
+    async def agent(stream: StreamT[Any]) -> None:
+        async for event in stream.events():
+            await handle(pipeline, stage, event, partial(on_event, event))
 
 
 async def handle(

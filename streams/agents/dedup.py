@@ -13,12 +13,12 @@ from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from streams import metrics
-from streams.agents.common import decode, handle, send
+from streams.agents.common import register, send
 from streams.logic.dedup import Outcome, PersonState, Position, on_alert, state_key
 from streams.logic.lifecycle import on_relation_fact, on_task_fact, on_victim_record
 
 if TYPE_CHECKING:
-    from faust.types import EventT, StreamT, TableT
+    from faust.types import EventT, TableT
 
     from streams.app import Pipeline
 
@@ -28,30 +28,19 @@ INPUTS = ("alerts.raw", "victims.history", "persons.facts")
 
 def attach(pipeline: Pipeline) -> None:
     """Register the persons table and the dedup agent on the pipeline's app."""
-    app, settings = pipeline.app, pipeline.settings
-    persons = app.Table(
-        "persons", default=None, partitions=settings.topic_partitions, help="dedup state per person"
+    persons = pipeline.app.Table(
+        "persons", default=None, partitions=pipeline.settings.topic_partitions, help="dedup state per person"
     )
-    source = app.topic(
-        *(settings.topic(name) for name in INPUTS), key_serializer="raw", value_serializer="raw"
+    register(
+        pipeline,
+        STAGE,
+        INPUTS,
+        {
+            "RawAlert": partial(_on_alert, pipeline, persons),
+            "VictimRecord": lambda _, record: _on_victim(pipeline, persons, record),
+            "PersonFact": lambda _, record: _on_fact(pipeline, persons, record),
+        },
     )
-
-    @app.agent(source, name=STAGE, concurrency=1)
-    async def dedup(stream: StreamT[Any]) -> None:
-        async for event in stream.events():
-            await handle(pipeline, STAGE, event, partial(_on_event, pipeline, persons, event))
-
-
-async def _on_event(pipeline: Pipeline, persons: TableT[str, Any], event: EventT[Any]) -> None:
-    record_type, record = decode(pipeline, event)
-    if record_type == "RawAlert":
-        await _on_alert(pipeline, persons, event, record)
-    elif record_type == "VictimRecord":
-        await _on_victim(pipeline, persons, record)
-    elif record_type == "PersonFact":
-        await _on_fact(pipeline, persons, record)
-    else:
-        raise ValueError(f"{record_type} does not belong on {event.message.topic}")
 
 
 async def _on_alert(

@@ -8,14 +8,13 @@ is held in the table and forwarded when the task arrives.
 
 from __future__ import annotations
 
-from functools import partial
 from typing import TYPE_CHECKING, Any
 
-from streams.agents.common import decode, handle, send
+from streams.agents.common import register, send
 from streams.logic.lifecycle import task_fact
 
 if TYPE_CHECKING:
-    from faust.types import EventT, StreamT, TableT
+    from faust.types import TableT
 
     from streams.app import Pipeline
 
@@ -26,28 +25,18 @@ MAX_HELD_FACTS = 100
 
 def attach(pipeline: Pipeline) -> None:
     """Register the task-owner table and the lifecycle agent on the pipeline's app."""
-    app, settings = pipeline.app, pipeline.settings
-    owners = app.Table(
-        "task_owners", default=None, partitions=settings.topic_partitions, help="task -> person"
+    owners = pipeline.app.Table(
+        "task_owners", default=None, partitions=pipeline.settings.topic_partitions, help="task -> person"
     )
-    source = app.topic(
-        *(settings.topic(name) for name in INPUTS), key_serializer="raw", value_serializer="raw"
+    register(
+        pipeline,
+        STAGE,
+        INPUTS,
+        {
+            "Task": lambda _, record: _on_task(pipeline, owners, record),
+            "TaskEvent": lambda _, record: _on_task_event(pipeline, owners, record),
+        },
     )
-
-    @app.agent(source, name=STAGE, concurrency=1)
-    async def lifecycle(stream: StreamT[Any]) -> None:
-        async for event in stream.events():
-            await handle(pipeline, STAGE, event, partial(_on_event, pipeline, owners, event))
-
-
-async def _on_event(pipeline: Pipeline, owners: TableT[str, Any], event: EventT[Any]) -> None:
-    record_type, record = decode(pipeline, event)
-    if record_type == "Task":
-        await _on_task(pipeline, owners, record)
-    elif record_type == "TaskEvent":
-        await _on_task_event(pipeline, owners, record)
-    else:
-        raise ValueError(f"{record_type} does not belong on {event.message.topic}")
 
 
 async def _on_task(pipeline: Pipeline, owners: TableT[str, Any], task: dict[str, Any]) -> None:
