@@ -5,27 +5,17 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from streams.partitioning import kafka_partition
 from streams.settings import Settings
+from tests.integration.cli import riskalert, riskalert_ok
 from tests.integration.kafka_io import Read, create_prefixed_topics, delete_prefixed_topics, read_all
 from tests.support import iso_ago, make_id_number, make_phone, ms_ago
 
-RISKALERT = str(Path(sys.executable).parent / "riskalert")
 NAMES = ["张三丰", "李四", "王小五", "欧阳娜娜", "赵六"]
-
-
-def _run(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "RISKALERT_TOPIC_PREFIX": settings.topic_prefix, "COLUMNS": "200"}
-    return subprocess.run(
-        [RISKALERT, *args], capture_output=True, text=True, timeout=300, check=False, env=env
-    )
 
 
 def _alert(n: int, **overrides: object) -> dict[str, object]:
@@ -80,7 +70,7 @@ def test_mixed_file_counts_exactly(isolated: Settings, tmp_path: Path) -> None:
     path = tmp_path / "alerts.jsonl"
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
-    result = _run(isolated, "ingest", "alerts", str(path))
+    result = riskalert(isolated, "ingest", "alerts", str(path))
     assert result.returncode == 1, result.stdout + result.stderr  # rejects without --allow-rejects
     assert "accepted" in result.stdout
     assert "42" in result.stdout
@@ -108,7 +98,7 @@ def test_allow_rejects_and_csv(isolated: Settings, tmp_path: Path) -> None:
     writer.writerows(records)
     path = tmp_path / "alerts.csv"
     path.write_text(buffer.getvalue(), encoding="utf-8")
-    result = _run(isolated, "ingest", "alerts", "--allow-rejects", str(path))
+    result = riskalert(isolated, "ingest", "alerts", "--allow-rejects", str(path))
     assert result.returncode == 0, result.stdout + result.stderr
     assert len(read_all(isolated, isolated.topic("alerts.raw"))) == 10
     (letter,) = read_all(isolated, isolated.topic("alerts.dlq"))
@@ -132,7 +122,7 @@ def test_events_and_victim_history(isolated: Settings, tmp_path: Path) -> None:
     ]
     path = tmp_path / "events.jsonl"
     path.write_text("\n".join(json.dumps(e) for e in events) + "\n")
-    result = _run(isolated, "ingest", "events", "--allow-rejects", str(path))
+    result = riskalert(isolated, "ingest", "events", "--allow-rejects", str(path))
     assert result.returncode == 0, result.stdout + result.stderr
     produced = read_all(isolated, isolated.topic("tasks.events"))
     assert len(produced) == 5
@@ -160,7 +150,7 @@ def test_events_and_victim_history(isolated: Settings, tmp_path: Path) -> None:
     ]
     path = tmp_path / "victims.jsonl"
     path.write_text("\n".join(json.dumps(v) for v in victims) + "\n")
-    result = _run(isolated, "history", "load", str(path))
+    result = riskalert(isolated, "history", "load", str(path))
     assert result.returncode == 0, result.stdout + result.stderr
     history = read_all(isolated, isolated.topic("victims.history"))
     assert len(history) == 2
@@ -187,7 +177,7 @@ def test_no_raw_identifier_reaches_any_topic_or_output(isolated: Settings, tmp_p
     parsed = [json.loads(line) for line in lines if line.endswith("}")]
     path = tmp_path / "alerts.jsonl"
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    result = _run(isolated, "ingest", "alerts", "--allow-rejects", str(path))
+    result = riskalert(isolated, "ingest", "alerts", "--allow-rejects", str(path))
     assert result.returncode == 0
     identifiers = _raw_identifiers(parsed) | {"13912345678"}
     assert len(identifiers) > 80
@@ -209,16 +199,7 @@ def test_no_raw_identifier_reaches_any_topic_or_output(isolated: Settings, tmp_p
 @pytest.mark.parametrize("kind", ["alerts", "events"])
 def test_stdin_is_accepted(isolated: Settings, kind: str) -> None:
     record = _alert(1) if kind == "alerts" else {"task_id": "t-9", "type": "CLOSED", "occurred_at": ms_ago(5)}
-    env = {**os.environ, "RISKALERT_TOPIC_PREFIX": isolated.topic_prefix}
-    result = subprocess.run(
-        [RISKALERT, "ingest", kind, "-"],
-        input=json.dumps(record),
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-        env=env,
-    )
+    result = riskalert(isolated, "ingest", kind, "-", stdin=json.dumps(record))
     assert result.returncode == 0, result.stdout + result.stderr
     topic = "alerts.raw" if kind == "alerts" else "tasks.events"
     assert len(read_all(isolated, isolated.topic(topic))) == 1
@@ -247,29 +228,16 @@ def test_worker_processes_give_the_same_output_as_one_process(
         lines.append(json.dumps(record, ensure_ascii=False) if n % 401 else "{broken")
     path = tmp_path / "big.jsonl"
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    env = {**os.environ, "RISKALERT_TOPIC_PREFIX": isolated.topic_prefix}
-    result = subprocess.run(
-        [RISKALERT, "ingest", "alerts", "--allow-rejects", str(path)],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-        env={**env, "RISKALERT_INGEST_WORKERS": "2"},
+    riskalert_ok(
+        isolated, "ingest", "alerts", "--allow-rejects", str(path), env={"RISKALERT_INGEST_WORKERS": "2"}
     )
-    assert result.returncode == 0, result.stderr
 
     single = settings.model_copy(update={"topic_prefix": f"{isolated.topic_prefix}one."})
     create_prefixed_topics(single)
     try:
-        result = subprocess.run(
-            [RISKALERT, "ingest", "alerts", "--allow-rejects", str(path)],
-            capture_output=True,
-            text=True,
-            timeout=300,
-            check=False,
-            env={**env, "RISKALERT_TOPIC_PREFIX": single.topic_prefix, "RISKALERT_INGEST_WORKERS": "1"},
+        riskalert_ok(
+            single, "ingest", "alerts", "--allow-rejects", str(path), env={"RISKALERT_INGEST_WORKERS": "1"}
         )
-        assert result.returncode == 0, result.stderr
         parallel_rows, single_rows = _positions(isolated), _positions(single)
     finally:
         delete_prefixed_topics(single)

@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import json
-import os
 import random
-import subprocess
 import time
 from pathlib import Path
 from typing import Any
 
 from streams.settings import Settings
+from tests.integration.cli import riskalert_ok
 from tests.integration.kafka_io import read_all, topic_size
-from tests.integration.workers import RISKALERT, WorkerProcess, running_worker
+from tests.integration.workers import WorkerProcess, running_worker
 from tests.support import iso_ago, make_id_number
 
 LEVELS = ["LOW", "MEDIUM", "HIGH", "CRITICAL"]
@@ -79,16 +78,7 @@ def _scenario(
 
 
 def _ingest(settings: Settings, path: Path) -> None:
-    env = {**os.environ, "RISKALERT_TOPIC_PREFIX": settings.topic_prefix}
-    result = subprocess.run(
-        [RISKALERT, "ingest", "alerts", str(path)],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-        env=env,
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
+    riskalert_ok(settings, "ingest", "alerts", str(path))
 
 
 def _latest_tasks(settings: Settings) -> dict[str, dict[str, Any]]:

@@ -4,8 +4,6 @@ post-warning victimisation."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -14,8 +12,9 @@ from typing import Any
 import pytest
 
 from streams.settings import Settings
+from tests.integration.cli import riskalert_ok
 from tests.integration.kafka_io import read_all
-from tests.integration.workers import RISKALERT, WorkerProcess, running_worker
+from tests.integration.workers import WorkerProcess, running_worker
 from tests.support import iso_ago, make_id_number
 
 A, B, C = make_id_number(sequence=101), make_id_number(sequence=102), make_id_number(sequence=103)
@@ -24,11 +23,7 @@ A, B, C = make_id_number(sequence=101), make_id_number(sequence=102), make_id_nu
 def _load(settings: Settings, command: list[str], records: list[dict[str, Any]], tmp_path: Path) -> None:
     path = tmp_path / f"input-{time.monotonic_ns()}.jsonl"
     path.write_text("\n".join(json.dumps(r) for r in records) + "\n")
-    env = {**os.environ, "RISKALERT_TOPIC_PREFIX": settings.topic_prefix}
-    result = subprocess.run(
-        [RISKALERT, *command, str(path)], capture_output=True, text=True, timeout=120, check=False, env=env
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
+    riskalert_ok(settings, *command, str(path))
 
 
 def _warning(n: int, id_number: str, minutes_ago: float, level: str = "HIGH") -> dict[str, Any]:

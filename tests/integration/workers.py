@@ -6,15 +6,14 @@ import os
 import signal
 import socket
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 from streams.settings import Settings
+from tests.integration.cli import RISKALERT
 
-RISKALERT = str(Path(sys.executable).parent / "riskalert")
 READY_LINE = "Worker ready"
 
 
