@@ -50,6 +50,16 @@ def _until(worker: WorkerProcess, probe: Callable[[], Any], what: str, timeout: 
     raise AssertionError(f"timed out waiting for {what}:\n{worker.tail()}")
 
 
+def _handled(worker: WorkerProcess, agent: str) -> float:
+    """Events an agent has handled, from the worker's /metrics."""
+    import urllib.request
+
+    with urllib.request.urlopen(f"http://127.0.0.1:{worker.port}/metrics", timeout=10) as response:
+        text = response.read().decode()
+    prefix = f'riskalert_agent_events_total{{agent="{agent}",outcome="ok"}} '
+    return sum(float(line[len(prefix) :]) for line in text.splitlines() if line.startswith(prefix))
+
+
 def _tasks(settings: Settings) -> list[dict[str, Any]]:
     return [read.record for read in read_all(settings, settings.topic("tasks"))]
 
@@ -82,8 +92,8 @@ def test_history_relatives_closure_and_victimisation(isolated: Settings, tmp_pat
     with running_worker(isolated, tmp_path) as worker:
         # History first; its relation fact must reach B's partition before B is warned.
         _load(isolated, ["history", "load"], history, tmp_path)
-        _until(worker, lambda: read_all(isolated, isolated.topic("persons.facts")), "the relation fact")
-        time.sleep(1)
+        # Applied, not only produced: the dedup agent has handled the victim record and the relation fact.
+        _until(worker, lambda: _handled(worker, "dedup") >= 2, "the relation fact to be applied")
         _load(
             isolated,
             ["ingest", "alerts"],
