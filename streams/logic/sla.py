@@ -166,7 +166,7 @@ def _thresholds(sla: TaskSla, clock: StepClock) -> list[tuple[str, int]]:
     allowance = clock.due_at - clock.started_at
     warnings = [
         (kind, clock.started_at + int(allowance * fraction))
-        for kind, fraction in zip(WARNING_KINDS, sla.warn_at)
+        for kind, fraction in zip(WARNING_KINDS, sla.warn_at, strict=True)
     ]
     return [*warnings, ("BREACHED", clock.due_at)]
 

@@ -99,7 +99,6 @@ def test_a_merge_that_raises_the_level_shortens_but_never_extends() -> None:
         "DISPATCH:1:AT_RISK_50",
         "DISPATCH:1:AT_RISK_75",
         "DISPATCH:1:BREACHED",
-        "VERIFICATION:1:AT_RISK_50",
     ]
 
 
