@@ -202,7 +202,9 @@ class Gateway:
         channel: str,
         clock: Callable[[], int] = now_ms,
     ) -> None:
-        self.partitions = producer.partition_count(settings.topic(_ROUTES[kind].topic.name))
+        # Only victim records are partitioned explicitly; asking the broker per HTTP request would be waste.
+        topic = settings.topic(_ROUTES[kind].topic.name)
+        self.partitions = producer.partition_count(topic) if kind is RecordKind.VICTIM else 0
         self.processor = RecordProcessor(settings, codec, kind, channel, self.partitions, clock)
         self._producer = producer
         self._stage = "ingest" if channel == "file" else f"ingest-{channel}"
