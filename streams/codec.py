@@ -406,6 +406,13 @@ class DeadLetterCodec(AvroRecordCodec):
     codec_name = "avro-dead-letter"
 
 
+class PersonFactCodec(AvroRecordCodec):
+    """`avro-person-fact`: PersonFact on persons.facts."""
+
+    record_type = "PersonFact"
+    codec_name = "avro-person-fact"
+
+
 FAUST_CODECS: tuple[type[AvroRecordCodec], ...] = (
     RawAlertCodec,
     TaskCodec,
@@ -413,6 +420,7 @@ FAUST_CODECS: tuple[type[AvroRecordCodec], ...] = (
     SlaEventCodec,
     VictimRecordCodec,
     DeadLetterCodec,
+    PersonFactCodec,
 )
 
 

@@ -19,7 +19,15 @@ from pathlib import Path
 from typing import IO
 
 from streams.codec import default_codec
-from streams.ingest.gateway import Gateway, Position, RecordKind, RecordProcessor, Routed, Summary
+from streams.ingest.gateway import (
+    Gateway,
+    Position,
+    RecordKind,
+    RecordProcessor,
+    Routed,
+    Summary,
+    partitions_for,
+)
 from streams.ingest.readers import Item, read_records
 from streams.producer import CheckedProducer
 from streams.settings import Settings
@@ -59,7 +67,8 @@ def ingest_file(
     name = "-" if source == "-" else Path(source).name
     with ExitStack() as stack:
         producer = CheckedProducer(settings)
-        gateway = Gateway(settings, producer, default_codec(), kind, channel="file")
+        partitions = partitions_for(settings, producer, kind)
+        gateway = Gateway(producer, RecordProcessor(settings, default_codec(), kind, "file", partitions))
         stream: IO[bytes] = sys.stdin.buffer if source == "-" else stack.enter_context(open(source, "rb"))
         records = read_records(stream, fmt=fmt, name=name, defer_json=True)
         # Worker processes take a second to start: only inputs of more than one chunk are worth it.
@@ -67,7 +76,7 @@ def ingest_file(
         items = chain(head, records)
         routed: Iterator[Routed]
         if workers > 1 and len(head) == CHUNK_RECORDS:
-            pool = stack.enter_context(_pool(settings, kind, gateway.partitions, workers))
+            pool = stack.enter_context(_pool(settings, kind, partitions, workers))
             routed = _in_pool(pool, items, name, workers)
         else:
             routed = _in_process(gateway.processor, items, name)

@@ -125,8 +125,9 @@ class RecordProcessor:
         clock: Callable[[], int] = now_ms,
     ) -> None:
         self._route = _ROUTES[kind]
-        self._kind = kind
-        self._stage = "ingest" if channel == "file" else f"ingest-{channel}"
+        self.kind = kind
+        self.channel = channel
+        self.stage = "ingest" if channel == "file" else f"ingest-{channel}"
         self._codec = codec
         self._clock = clock
         self._context = IngestContext(settings.hmac_key_bytes(), limits_from(settings))
@@ -158,7 +159,7 @@ class RecordProcessor:
 
     def _accepted(self, accepted: Accepted) -> Routed:
         value = self._codec.encode(self._route.record_type, accepted.record)
-        if self._kind is RecordKind.VICTIM:
+        if self.kind is RecordKind.VICTIM:
             # One compacted key per case, on the person's partition (see streams/partitioning.py).
             key = f"{accepted.key}:{accepted.dedup_key}"
             partition = kafka_partition(accepted.key, self._partitions)
@@ -167,7 +168,7 @@ class RecordProcessor:
 
     def _dead_letter(self, reason: str, error: str, payload: str, position: Position) -> Routed:
         letter = {
-            "stage": self._stage,
+            "stage": self.stage,
             "reason": reason,
             "error": f"{position}: {error}",
             "original_topic": None,
@@ -181,39 +182,34 @@ class RecordProcessor:
         return Routed(self._dlq, str(position), self._codec.encode("DeadLetter", letter), None, None, reason)
 
 
+def partitions_for(settings: Settings, producer: CheckedProducer, kind: RecordKind) -> int:
+    """The data topic's partition count where a kind needs it (victim records), else 0.
+
+    Only victim records are partitioned explicitly, so only they cost a metadata request.
+    """
+    if kind is not RecordKind.VICTIM:
+        return 0
+    return producer.partition_count(settings.topic(_ROUTES[kind].topic.name))
+
+
 class Gateway:
     """Produces processed records, counts outcomes and spots duplicates within one input.
 
     Args:
-        settings: topics, HMAC key and limits.
         producer: a checked producer; the caller flushes it.
-        codec: the Avro codec.
-        kind: alerts, task events or victim records.
-        channel: `file` or `http`, for metrics and the dead letter's stage.
-        clock: epoch-ms clock for timestamp checks and `ingested_at`.
+        processor: validates and encodes; built once per run (file) or per server (HTTP).
     """
 
-    def __init__(
-        self,
-        settings: Settings,
-        producer: CheckedProducer,
-        codec: AvroCodec,
-        kind: RecordKind,
-        channel: str,
-        clock: Callable[[], int] = now_ms,
-    ) -> None:
-        # Only victim records are partitioned explicitly; asking the broker per HTTP request would be waste.
-        topic = settings.topic(_ROUTES[kind].topic.name)
-        self.partitions = producer.partition_count(topic) if kind is RecordKind.VICTIM else 0
-        self.processor = RecordProcessor(settings, codec, kind, channel, self.partitions, clock)
+    def __init__(self, producer: CheckedProducer, processor: RecordProcessor) -> None:
+        self.processor = processor
         self._producer = producer
-        self._stage = "ingest" if channel == "file" else f"ingest-{channel}"
         self.summary = Summary()
         self._seen: set[str] = set()
+        kind, channel = processor.kind.value, processor.channel
         # Labelled children resolved once: `labels()` per record costs more than the increment.
-        self._accepted_total = metrics.INGEST_RECORDS.labels(kind.value, channel, "accepted")
-        self._rejected_total = metrics.INGEST_RECORDS.labels(kind.value, channel, "rejected")
-        self._duplicates_total = metrics.INGEST_DUPLICATES.labels(kind.value, channel)
+        self._accepted_total = metrics.INGEST_RECORDS.labels(kind, channel, "accepted")
+        self._rejected_total = metrics.INGEST_RECORDS.labels(kind, channel, "rejected")
+        self._duplicates_total = metrics.INGEST_DUPLICATES.labels(kind, channel)
 
     def submit(self, item: object, position: Position) -> Accepted | Rejected | ParseError:
         """Process and produce one record in this process."""
@@ -227,7 +223,7 @@ class Gateway:
         if routed.reason is not None:
             self.summary.rejected[routed.reason] += 1
             self._rejected_total.inc()
-            metrics.DEAD_LETTERS.labels(self._stage, routed.reason).inc()
+            metrics.DEAD_LETTERS.labels(self.processor.stage, routed.reason).inc()
             return
         self.summary.accepted += 1
         self._accepted_total.inc()

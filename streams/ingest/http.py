@@ -26,10 +26,10 @@ from typing import Any
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from streams.codec import AvroCodec, default_codec
+from streams.codec import default_codec
 from streams.errors import ProduceError
 from streams.ingest.context import Accepted, Rejected
-from streams.ingest.gateway import Gateway, Position, RecordKind
+from streams.ingest.gateway import Gateway, Position, RecordKind, RecordProcessor
 from streams.ingest.readers import ParseError
 from streams.producer import CheckedProducer
 from streams.settings import Settings
@@ -37,7 +37,7 @@ from streams.settings import Settings
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 _SETTINGS = web.AppKey("settings", Settings)
 _PRODUCER = web.AppKey("producer", CheckedProducer)
-_CODEC = web.AppKey("codec", AvroCodec)
+_PROCESSORS = web.AppKey("processors", dict[RecordKind, RecordProcessor])
 _FLUSH_LOCK = web.AppKey("flush_lock", asyncio.Lock)
 
 
@@ -63,7 +63,11 @@ def create_ingest_subapp(settings: Settings, producer: CheckedProducer | None = 
     app = web.Application(client_max_size=settings.api_max_body_bytes, middlewares=[_auth(settings)])
     app[_SETTINGS] = settings
     app[_PRODUCER] = producer or CheckedProducer(settings, **{"linger.ms": 5})
-    app[_CODEC] = default_codec()
+    # Built once per server: the HMAC key and the validators' context are not rebuilt per request.
+    app[_PROCESSORS] = {
+        kind: RecordProcessor(settings, default_codec(), kind, "http", partitions=0)
+        for kind in (RecordKind.ALERT, RecordKind.EVENT)
+    }
     app[_FLUSH_LOCK] = asyncio.Lock()
     app.router.add_post("/alerts", _post_alerts)
     app.router.add_post("/tasks/{task_id}/events", _post_task_events)
@@ -134,7 +138,7 @@ async def _records(request: web.Request) -> list[object]:
 async def _ingest(request: web.Request, kind: RecordKind, records: list[object]) -> web.Response:
     app = request.app
     producer = app[_PRODUCER]
-    gateway = Gateway(app[_SETTINGS], producer, app[_CODEC], kind, channel="http")
+    gateway = Gateway(producer, app[_PROCESSORS][kind])
     request_name = f"http:{request.path}#{uuid.uuid4().hex[:12]}"
     results = [gateway.submit(record, Position(request_name, index)) for index, record in enumerate(records)]
     try:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from datetime import date
+from typing import TypeVar
 
 from streams.errors import InvalidIdentifierError
 from streams.ingest.fields import Errors, FieldValueError, Reason, bind, get, parse_int_between, parse_text
@@ -30,37 +31,33 @@ MAX_AGE_YEARS = 150
 # Relatives in one CSV cell are separated by ';' (a ',' would split the cell); '；' is the full-width form.
 RELATIVE_SEPARATORS = str.maketrans({"；": ";"})
 _MAX_IDENTIFIER_CHARS = 40
+T = TypeVar("T")
 _AGE = bind(parse_int_between, (0, MAX_AGE_YEARS))
+
+
+def _identifier(value: object, check: Callable[[str], T], reason: Reason) -> T:
+    """Parse a text identifier with `check`; any problem (type, length, format) is reported as `reason`."""
+    try:
+        return check(parse_text(value, _MAX_IDENTIFIER_CHARS))
+    except InvalidIdentifierError as exc:
+        raise FieldValueError(reason, str(exc)) from exc
+    except FieldValueError as problem:
+        raise FieldValueError(reason, problem.message) from problem
 
 
 def parse_id_value(value: object) -> IdNumber:
     """An ID number field, checked and normalised; `id_number_field` also checks the birth date."""
-    try:
-        return check_id_number(parse_text(value, _MAX_IDENTIFIER_CHARS))
-    except InvalidIdentifierError as exc:
-        raise FieldValueError(Reason.BAD_ID_NUMBER, str(exc)) from exc
-    except FieldValueError as problem:
-        raise FieldValueError(Reason.BAD_ID_NUMBER, problem.message) from problem
+    return _identifier(value, check_id_number, Reason.BAD_ID_NUMBER)
 
 
 def parse_phone_value(value: object) -> str:
     """A phone field, normalised to digits (see `identity.normalise_phone`)."""
-    try:
-        return normalise_phone(parse_text(value, _MAX_IDENTIFIER_CHARS))
-    except InvalidIdentifierError as exc:
-        raise FieldValueError(Reason.BAD_PHONE, str(exc)) from exc
-    except FieldValueError as problem:
-        raise FieldValueError(Reason.BAD_PHONE, problem.message) from problem
+    return _identifier(value, normalise_phone, Reason.BAD_PHONE)
 
 
 def parse_account_value(value: object) -> str:
     """A suspect account field, normalised to digits (see `identity.normalise_account`)."""
-    try:
-        return normalise_account(parse_text(value, _MAX_IDENTIFIER_CHARS))
-    except InvalidIdentifierError as exc:
-        raise FieldValueError(Reason.BAD_ACCOUNT, str(exc)) from exc
-    except FieldValueError as problem:
-        raise FieldValueError(Reason.BAD_ACCOUNT, problem.message) from problem
+    return _identifier(value, normalise_account, Reason.BAD_ACCOUNT)
 
 
 def id_number_field(

@@ -104,8 +104,7 @@ def prepare_kafka(settings: Settings) -> None:
         "kafka.tools.StorageTool",
         "format",
         "--ignore-formatted",
-        "-t",
-        cluster_id,
+        f"--cluster-id={cluster_id}",  # the = form also copes with an id kept from an older version
         "-c",
         str(config),
     ]
@@ -126,7 +125,10 @@ def broker_answers(bootstrap_servers: str, timeout_seconds: float = 3.0) -> bool
 def _cluster_id(path: Path) -> str:
     if path.exists():
         return path.read_text().strip()
-    # Kafka's Uuid text form: 16 random bytes, URL-safe base64 without padding.
-    cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+    # Kafka's Uuid text form: 16 random bytes, URL-safe base64 without padding. Like Kafka's own
+    # Uuid.randomUuid, never start with '-': the storage tool would read the id as an option.
+    cluster_id = "-"
+    while cluster_id.startswith("-"):
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
     path.write_text(cluster_id + "\n")
     return cluster_id

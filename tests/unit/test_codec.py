@@ -497,6 +497,7 @@ def test_faust_codecs_are_registered_by_name_and_round_trip(codec: AvroCodec) ->
         "avro-sla-event",
         "avro-victim-record",
         "avro-dead-letter",
+        "avro-person-fact",
     }
     for codec_class in FAUST_CODECS:
         record = RECORDS[codec_class.record_type]

@@ -47,3 +47,12 @@ def test_prometheus_config_gets_ports_and_rule_paths(tmp_path: Path) -> None:
     assert rendered["rule_files"] == [str(PROJECT_ROOT / "deploy" / "prometheus" / "rules" / "*.yml")]
     # The shipped dict is not modified.
     assert SHIPPED_PROMETHEUS["rule_files"] == ["rules/*.yml"]
+
+
+def test_cluster_ids_never_look_like_an_option(tmp_path: Path) -> None:
+    from streams.stack.kafka import _cluster_id
+
+    for n in range(300):
+        value = _cluster_id(tmp_path / f"id-{n}")
+        assert len(value) == 22
+        assert not value.startswith("-")
