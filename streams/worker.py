@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 import faust
+import mode.loop
 
 from streams.app import create_app
 from streams.kafka_admin import ensure_topics
@@ -25,6 +26,9 @@ def run(settings: Settings, loglevel: str = "INFO") -> None:
         log.warning(
             "topic %s: %s is %s, declared %s", drift.topic, drift.setting, drift.actual, drift.declared
         )
+    if settings.worker_event_loop == "uvloop":
+        # Must come before the app creates its loop.
+        mode.loop.use("uvloop")
     pipeline = create_app(settings)
     worker = faust.Worker(pipeline.app, loglevel=loglevel, redirect_stdouts=False, override_logging=True)
     worker.execute_from_commandline()

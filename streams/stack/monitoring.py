@@ -45,7 +45,11 @@ def render_prometheus_config(shipped: dict[str, Any], settings: Settings) -> dic
     for name, job_targets in targets.items():
         if name not in jobs:
             raise StackError(f"deploy/prometheus/prometheus.yml has no scrape job {name!r}")
-        jobs[name]["static_configs"] = [{"targets": job_targets}]
+        # Keep the shipped target labels (the workers' `region`, which the inhibition rule matches on).
+        shipped_labels = (jobs[name].get("static_configs") or [{}])[0].get("labels")
+        jobs[name]["static_configs"] = [
+            {"targets": job_targets, **({"labels": shipped_labels} if shipped_labels else {})}
+        ]
     try:
         alertmanager = config["alerting"]["alertmanagers"][0]
     except (KeyError, IndexError, TypeError) as exc:
