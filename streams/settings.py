@@ -7,6 +7,7 @@ Nothing else in the code names a broker, a path or a secret.
 from __future__ import annotations
 
 import os
+import re
 import secrets
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -124,6 +125,29 @@ class Settings(BaseSettings):
     )
     clickhouse_verify_tls: bool = Field(True, description="verify the ClickHouse server's TLS certificate")
     clickhouse_ca_cert: Path | None = Field(None, description="CA bundle for a private ClickHouse CA")
+    clickhouse_ttl_days: int = Field(
+        1095,
+        ge=1,
+        le=7300,
+        description="days ClickHouse keeps rows (table TTL, set when tables are created)",
+    )
+    clickhouse_cluster: str = Field(
+        "", description="ClickHouse cluster for `db migrate` (ON CLUSTER, Replicated tables); empty: one node"
+    )
+
+    # --- KPIs (station ranking cards) ------------------------------------------------------------
+    kpi_yellow_overdue_feedback_rate: float = Field(
+        0.05, ge=0, le=1, description="a station above this overdue feedback rate gets a yellow card"
+    )
+    kpi_red_overdue_feedback_rate: float = Field(
+        0.10, ge=0, le=1, description="a station above this overdue feedback rate gets a red card"
+    )
+    kpi_yellow_step_compliance: float = Field(
+        0.95, ge=0, le=1, description="a station below this step compliance gets a yellow card"
+    )
+    kpi_red_step_compliance: float = Field(
+        0.90, ge=0, le=1, description="a station below this step compliance gets a red card"
+    )
 
     # --- Alerting and metrics --------------------------------------------------------------------
     alertmanager_url: str = Field("http://127.0.0.1:9093", description="Alertmanager URL for the pager")
@@ -212,6 +236,26 @@ class Settings(BaseSettings):
         if not set(value) <= allowed:
             raise ValueError("only letters, digits, '.', '_' and '-' are allowed in topic names")
         return value
+
+    @field_validator("clickhouse_cluster")
+    @classmethod
+    def _check_cluster(cls, value: str) -> str:
+        if value and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", value):
+            raise ValueError(f"{value!r} is not a cluster name (letters, digits and '_')")
+        return value
+
+    @model_validator(mode="after")
+    def _check_kpi_cards(self) -> Settings:
+        if self.kpi_red_overdue_feedback_rate < self.kpi_yellow_overdue_feedback_rate:
+            red, yellow = (
+                env_name("kpi_red_overdue_feedback_rate"),
+                env_name("kpi_yellow_overdue_feedback_rate"),
+            )
+            raise ValueError(f"{red} must not be below {yellow}")
+        if self.kpi_red_step_compliance > self.kpi_yellow_step_compliance:
+            red, yellow = env_name("kpi_red_step_compliance"), env_name("kpi_yellow_step_compliance")
+            raise ValueError(f"{red} must not be above {yellow}")
+        return self
 
     @model_validator(mode="after")
     def _check_cross_fields(self) -> Settings:

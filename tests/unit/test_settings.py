@@ -158,3 +158,27 @@ def test_env_help_covers_every_field_and_hides_secrets() -> None:
     assert set(rows) == {f"RISKALERT_{field.upper()}" for field in Settings.model_fields}
     assert rows["RISKALERT_KAFKA_SASL_PASSWORD"] == "(unset)"
     assert rows["RISKALERT_CLICKHOUSE_DSN"] == "chdb://"
+
+
+def test_clickhouse_retention_and_cluster_defaults(clean_env: Path) -> None:
+    settings = load_settings()
+    assert settings.clickhouse_ttl_days == 1095
+    assert settings.clickhouse_cluster == ""
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "expected"),
+    [
+        ("RISKALERT_CLICKHOUSE_CLUSTER", "prod-1", "RISKALERT_CLICKHOUSE_CLUSTER: 'prod-1' is not a cluster"),
+        ("RISKALERT_CLICKHOUSE_TTL_DAYS", "0", "RISKALERT_CLICKHOUSE_TTL_DAYS: Input should be greater"),
+        ("RISKALERT_KPI_RED_OVERDUE_FEEDBACK_RATE", "0.01", "RED_OVERDUE_FEEDBACK_RATE must not be below"),
+        ("RISKALERT_KPI_RED_STEP_COMPLIANCE", "0.99", "RISKALERT_KPI_RED_STEP_COMPLIANCE must not be above"),
+    ],
+)
+def test_bad_clickhouse_and_kpi_settings_name_the_variable(
+    clean_env: Path, monkeypatch: pytest.MonkeyPatch, variable: str, value: str, expected: str
+) -> None:
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(SettingsError) as caught:
+        load_settings()
+    assert expected in str(caught.value)
