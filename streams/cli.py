@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -264,6 +265,96 @@ def _print_summary(kind_name: str, source: str, summary: Any) -> None:
     console.print(table)
     if summary.rejected:
         console.print("Rejected records are in the dead-letter topic with their line and reason.")
+
+
+@cli.group()
+def db() -> None:
+    """The ClickHouse schema (deploy/clickhouse/migrations; see docs/clickhouse.md)."""
+
+
+@db.command("migrate")
+@click.option(
+    "--cluster",
+    default=None,
+    help="Cluster name: ON CLUSTER DDL, Replicated tables behind Distributed ones. "
+    "[default: RISKALERT_CLICKHOUSE_CLUSTER, empty for one node]",
+)
+@click.option(
+    "--ttl-days",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Row retention of new tables, in days. [default: RISKALERT_CLICKHOUSE_TTL_DAYS]",
+)
+@click.option(
+    "--print-sql", is_flag=True, help="Print every statement a fresh database runs; connect to nothing."
+)
+@click.pass_context
+def db_migrate(ctx: click.Context, cluster: str | None, ttl_days: int | None, print_sql: bool) -> None:
+    """Create the database and apply the pending migrations in order (idempotent)."""
+    from streams.db.client import connect
+    from streams.db.migrate import load_migrations, migrate, plan_sql
+
+    settings = settings_of(ctx)
+    cluster = settings.clickhouse_cluster if cluster is None else cluster
+    ttl_days = settings.clickhouse_ttl_days if ttl_days is None else ttl_days
+    database = settings.clickhouse.database
+    if print_sql:
+        for name, sqls in plan_sql(load_migrations(), database=database, ttl_days=ttl_days, cluster=cluster):
+            click.echo("".join(f"-- {name}\n{sql};\n\n" for sql in sqls), nl=False)
+        return
+    client = connect(settings, use_database=False)
+    try:
+        report = migrate(client, database=database, ttl_days=ttl_days, cluster=cluster)
+    finally:
+        client.close()
+    for name in report.already_applied:
+        console.print(f"ok        {name}")
+    for name in report.applied:
+        console.print(f"applied   {name}")
+    console.print(f"{database} on {settings.clickhouse.redacted()} is up to date.")
+
+
+@cli.command("kpi")
+@click.option(
+    "--since",
+    type=click.DateTime(formats=["%Y-%m-%d"]),
+    default=None,
+    help="First day of the period (China time). [default: 7 days before today]",
+)
+@click.option(
+    "--until",
+    type=click.DateTime(formats=["%Y-%m-%d"]),
+    default=None,
+    help="Day after the period (excluded). [default: tomorrow, so today is included]",
+)
+@click.option("--station", default=None, help="One station's code. [default: every station]")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON lines, one per station.")
+@click.pass_context
+def kpi(
+    ctx: click.Context, since: datetime | None, until: datetime | None, station: str | None, as_json: bool
+) -> None:
+    """Per-station KPIs and the red/yellow card ranking; thresholds from RISKALERT_KPI_*."""
+    import json
+
+    from streams.db.client import connect
+    from streams.kpi.queries import CardThresholds
+    from streams.kpi.report import period_of, report_table, station_report
+
+    settings = settings_of(ctx)
+    try:
+        period = period_of(since and since.date(), until and until.date())
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--since/--until") from exc
+    client = connect(settings)
+    try:
+        report = station_report(client, period, CardThresholds.from_settings(settings), station)
+    finally:
+        client.close()
+    if as_json:
+        for row in report:
+            click.echo(json.dumps(row, ensure_ascii=False, default=str))
+    else:
+        console.print(report_table(report, period))
 
 
 def main() -> None:
