@@ -13,23 +13,38 @@ from typing import Any
 import faust
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from streams.clock import Clock, make_clock
 from streams.codec import AvroCodec, default_codec
 from streams.logic.dedup import DAY_MS, HOUR_MS, DedupConfig
+from streams.logic.sla_policy import Policy, load_policy
+from streams.logic.tasks import StageConfig
 from streams.settings import Settings
-from streams.topics import ALERTS_DLQ, ALERTS_RAW, PERSONS_FACTS, TASKS, TASKS_EVENTS, VICTIMS_HISTORY
+from streams.topics import (
+    ALERTS_DLQ,
+    ALERTS_RAW,
+    PERSONS_FACTS,
+    SLA_EVENTS,
+    SLA_TICKS,
+    TASKS,
+    TASKS_EVENTS,
+    VICTIMS_HISTORY,
+)
 
 APP_NAME = "riskalert"
 
 
 @dataclass(frozen=True)
 class Pipeline:
-    """What the agents share: settings, codec, Faust topics and tables, and the dedup windows."""
+    """What the agents share: settings, codec, Faust topics, the dedup windows, the SLA policy and clock."""
 
     app: faust.App
     settings: Settings
     codec: AvroCodec
     topics: dict[str, faust.TopicT]
     dedup: DedupConfig
+    policy: Policy
+    clock: Clock
+    sla: StageConfig
 
 
 def dedup_config(settings: Settings) -> DedupConfig:
@@ -44,26 +59,45 @@ def dedup_config(settings: Settings) -> DedupConfig:
     )
 
 
-def create_app(settings: Settings, *, store: str = "rocksdb://", http_api: bool = True) -> Pipeline:
+def sla_config(settings: Settings) -> StageConfig:
+    """The SLA stage's windows the settings ask for."""
+    return StageConfig(
+        unknown_task_grace_ms=int(settings.sla_unknown_task_grace_seconds * 1000),
+        closed_retention_ms=int(settings.sla_closed_retention_days * DAY_MS),
+    )
+
+
+def create_app(
+    settings: Settings, *, store: str = "rocksdb://", http_api: bool = True, clock: Clock | None = None
+) -> Pipeline:
     """Build the app with every agent registered; the caller runs it with a Faust worker.
 
     Args:
         settings: everything configurable.
         store: the table store; `memory://` for agent tests with Faust's `test_context()`.
         http_api: mount the HTTP ingest API on the worker's web server.
+        clock: the SLA clock; by default the one `settings.sla_clock` names.
+
+    Raises:
+        PolicyError: the SLA policy file is missing or invalid (the worker does not start).
     """
+    policy = load_policy(settings.sla_policy_path)
+    if clock is None:
+        clock = make_clock(settings.sla_clock, int(settings.sla_allowed_lateness_seconds * 1000))
     app_id = APP_NAME if not settings.topic_prefix else f"{settings.topic_prefix}{APP_NAME}"
     app = faust.App(app_id, **{**_config(settings), "store": store})
     _metrics_page(app)
     if http_api:
         _mount_ingest_api(app, settings)
     topics = {spec.name: _topic(app, settings, spec.name) for spec in _TOPICS}
-    pipeline = Pipeline(app, settings, default_codec(), topics, dedup_config(settings))
+    pipeline = Pipeline(
+        app, settings, default_codec(), topics, dedup_config(settings), policy, clock, sla_config(settings)
+    )
     # Imported here: the agent modules register on the app they are given.
-    from streams.agents import dedup, lifecycle
+    from streams.agents import dedup, sla
 
     dedup.attach(pipeline)
-    lifecycle.attach(pipeline)
+    sla.attach(pipeline)
     return pipeline
 
 
@@ -84,7 +118,7 @@ def _mount_ingest_api(app: faust.App, settings: Settings) -> None:
     app.web.web_app.add_subapp(API_PREFIX, create_ingest_subapp(settings))  # type: ignore[attr-defined]
 
 
-_TOPICS = (ALERTS_RAW, ALERTS_DLQ, TASKS, TASKS_EVENTS, VICTIMS_HISTORY, PERSONS_FACTS)
+_TOPICS = (ALERTS_RAW, ALERTS_DLQ, TASKS, TASKS_EVENTS, SLA_TICKS, SLA_EVENTS, VICTIMS_HISTORY, PERSONS_FACTS)
 
 
 def _topic(app: faust.App, settings: Settings, name: str) -> faust.TopicT:

@@ -157,12 +157,21 @@ def config_show(ctx: click.Context) -> None:
 
 @cli.command("worker")
 @click.option("--loglevel", default="INFO", show_default=True, help="Log level of the worker.")
+@click.option(
+    "--clock",
+    type=click.Choice(["live", "event"]),
+    default=None,
+    help="SLA clock: live (wall clock) or event (stream time, for replays). [env: RISKALERT_SLA_CLOCK]",
+)
 @click.pass_context
-def worker(ctx: click.Context, loglevel: str) -> None:
-    """Run the stream worker until SIGTERM: dedup and lifecycle agents; /metrics on RISKALERT_METRICS_PORT."""
+def worker(ctx: click.Context, loglevel: str, clock: str | None) -> None:
+    """Run the stream worker until SIGTERM: dedup and SLA agents; /metrics on RISKALERT_METRICS_PORT."""
     from streams.worker import run
 
-    run(settings_of(ctx), loglevel=loglevel)
+    settings = settings_of(ctx)
+    if clock is not None:
+        settings = settings.model_copy(update={"sla_clock": clock})
+    run(settings, loglevel=loglevel)
 
 
 @cli.group()

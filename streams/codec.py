@@ -413,6 +413,13 @@ class PersonFactCodec(AvroRecordCodec):
     codec_name = "avro-person-fact"
 
 
+class SlaTickCodec(AvroRecordCodec):
+    """`avro-sla-tick`: SlaTick on sla.ticks."""
+
+    record_type = "SlaTick"
+    codec_name = "avro-sla-tick"
+
+
 FAUST_CODECS: tuple[type[AvroRecordCodec], ...] = (
     RawAlertCodec,
     TaskCodec,
@@ -421,6 +428,7 @@ FAUST_CODECS: tuple[type[AvroRecordCodec], ...] = (
     VictimRecordCodec,
     DeadLetterCodec,
     PersonFactCodec,
+    SlaTickCodec,
 )
 
 

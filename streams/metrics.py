@@ -6,7 +6,7 @@ task id or any free text. Counters carry the `_total` suffix; durations are in s
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Histogram
+from prometheus_client import Counter, Gauge, Histogram
 
 INGEST_RECORDS = Counter(
     "riskalert_ingest_records_total",
@@ -52,4 +52,29 @@ AGENT_SECONDS = Histogram(
     "Time to handle one event in an agent, retries included.",
     ["agent"],
     buckets=(0.0001, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 1.0, 5.0),
+)
+SLA_EVENTS = Counter(
+    "riskalert_sla_events_total",
+    "SLA events emitted by the SLA stage, by kind (AT_RISK_50, AT_RISK_75, BREACHED, MET, MET_LATE), step, "
+    "level and station.",
+    ["kind", "step", "level", "station"],
+)
+SLA_BREACH_DETECTION_SECONDS = Histogram(
+    "riskalert_sla_breach_detection_delay_seconds",
+    "Live clock: how long after a step's due time the SLA stage emitted its BREACHED event.",
+    buckets=(0.05, 0.1, 0.25, 0.5, 0.75, 1.0, 1.5, 2.5, 5.0, 10.0, 30.0, 60.0),
+)
+SLA_TICKS = Counter(
+    "riskalert_sla_ticks_total",
+    "Check commands the SLA timer sent to sla.ticks for due deadlines on its active partitions.",
+)
+SLA_SCHEDULED = Gauge(
+    "riskalert_sla_scheduled_tasks",
+    "Tasks on this worker's active partitions with a deadline, hold or purge pending (the timer's index).",
+)
+TASK_EVENTS_HELD = Counter(
+    "riskalert_task_events_held_total",
+    "Task events that arrived before their task, by outcome: held, released (their task arrived), "
+    "dead_letter (the grace period passed).",
+    ["outcome"],
 )

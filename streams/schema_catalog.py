@@ -27,6 +27,7 @@ from streams.topics import (
     ALERTS_RAW,
     PERSONS_FACTS,
     SLA_EVENTS,
+    SLA_TICKS,
     TASKS,
     TASKS_EVENTS,
     VICTIMS_HISTORY,
@@ -47,6 +48,7 @@ RECORD_TOPICS: Mapping[str, str] = {
     "VictimRecord": VICTIMS_HISTORY.name,
     "DeadLetter": ALERTS_DLQ.name,
     "PersonFact": PERSONS_FACTS.name,
+    "SlaTick": SLA_TICKS.name,
 }
 
 JsonSchema = dict[str, Any]

@@ -186,6 +186,28 @@ class Settings(BaseSettings):
     worker_session_timeout_seconds: float = Field(
         20, ge=6, le=300, description="how soon a dead worker's partitions move to another worker"
     )
+    worker_event_loop: Literal["uvloop", "asyncio"] = Field(
+        "uvloop", description="the worker's event loop (uvloop is faster; asyncio for debugging)"
+    )
+    # --- SLA stage -------------------------------------------------------------------------------
+    sla_policy: Path | None = Field(
+        None, description="SLA policy file (unset: <deploy_dir>/config/sla.yaml); read at worker start"
+    )
+    sla_clock: Literal["live", "event"] = Field(
+        "live", description="live: wall clock; event: stream time, for replaying past data (--clock)"
+    )
+    sla_allowed_lateness_seconds: float = Field(
+        300, ge=0, description="event clock: how far behind the latest event time stream time runs"
+    )
+    sla_unknown_task_grace_seconds: float = Field(
+        300, gt=0, description="how long an event for an unknown task is held before it is dead-lettered"
+    )
+    sla_closed_retention_days: float = Field(
+        30, gt=0, description="how long a task's SLA state is kept after its last clock stopped"
+    )
+    sla_timer_interval_seconds: float = Field(
+        0.1, gt=0, le=10, description="how often each worker's SLA timer looks for due deadlines"
+    )
     agent_max_attempts: int = Field(3, ge=1, le=20, description="tries per event before dead-lettering")
 
     # --- Local stack (started by `riskalert stack up`) -------------------------------------------
@@ -197,7 +219,7 @@ class Settings(BaseSettings):
     prometheus_port: int = Field(9090, ge=1, le=65535, description="local Prometheus port")
     alertmanager_port: int = Field(9093, ge=1, le=65535, description="local Alertmanager port")
 
-    @field_validator("home", "deploy_dir", "worker_data_dir")
+    @field_validator("home", "deploy_dir", "worker_data_dir", "sla_policy")
     @classmethod
     def _absolute(cls, value: Path | None) -> Path | None:
         return None if value is None else value.expanduser().resolve()
@@ -287,6 +309,11 @@ class Settings(BaseSettings):
     def clickhouse(self) -> ClickHouseTarget:
         """The parsed ClickHouse target."""
         return parse_clickhouse_dsn(self.clickhouse_dsn.get_secret_value(), self.home)
+
+    @property
+    def sla_policy_path(self) -> Path:
+        """The SLA policy file in effect."""
+        return self.sla_policy or self.deploy_dir / "config" / "sla.yaml"
 
     def topic(self, name: str) -> str:
         """The full topic name for a logical topic name, with the configured prefix."""

@@ -12,6 +12,7 @@ import base64
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
@@ -85,25 +86,46 @@ async def handle(
 async def dead_letter(pipeline: Pipeline, stage: str, event: EventT[Any], reason: str, error: str) -> None:
     """Write the event to the dead-letter topic with its position; past ingest it holds no raw identifier."""
     message = event.message
+    await dead_letter_at(
+        pipeline, stage, Where(message.topic, message.partition, message.offset), message.value, reason, error
+    )
+
+
+@dataclass(frozen=True)
+class Where:
+    """A record's Kafka position."""
+
+    topic: str
+    partition: int
+    offset: int
+
+    def __str__(self) -> str:
+        return f"topic {self.topic} partition {self.partition} offset {self.offset}"
+
+
+async def dead_letter_at(
+    pipeline: Pipeline, stage: str, where: Where, value: bytes | None, reason: str, error: str
+) -> None:
+    """Write a record taken from `where` to the dead-letter topic, with the reason and a clear error."""
     letter = {
         "stage": stage,
         "reason": reason,
-        "error": f"{stage} at {_where(event)}: {error}",
-        "original_topic": message.topic,
-        "partition": message.partition,
-        "offset": message.offset,
+        "error": f"{stage} at {where}: {error}",
+        "original_topic": where.topic,
+        "partition": where.partition,
+        "offset": where.offset,
         "input_name": None,
         "input_line": None,
         # Records past ingest carry only keyed hashes and masked fields; base64 keeps them replayable.
-        "redacted_payload": base64.b64encode(message.value or b"").decode()[:8192],
+        "redacted_payload": base64.b64encode(value or b"").decode()[:8192],
         "failed_at": time.time_ns() // 1_000_000,
     }
-    value = pipeline.codec.encode("DeadLetter", letter)
-    key = f"{message.topic}:{message.partition}:{message.offset}".encode()
-    pipeline.topics["alerts.dlq"].send_soon(key=key, value=value)
+    value_bytes = pipeline.codec.encode("DeadLetter", letter)
+    key = f"{where.topic}:{where.partition}:{where.offset}".encode()
+    pipeline.topics["alerts.dlq"].send_soon(key=key, value=value_bytes)
     metrics.AGENT_EVENTS.labels(stage, "dead_letter").inc()
     metrics.DEAD_LETTERS.labels(stage, reason).inc()
-    log.error("%s: dead-lettered %s (%s): %s", stage, _where(event), reason, error)
+    log.error("%s: dead-lettered %s (%s): %s", stage, where, reason, error)
 
 
 def decode(pipeline: Pipeline, event: EventT[Any]) -> tuple[str, dict[str, Any]]:

@@ -8,6 +8,11 @@ live mode, stream time in replay), so the same inputs always give the same event
 
 Thresholds fire strictly after their time (`now > t`): a step completed exactly at its due time is
 MET, never BREACHED.
+
+Every threshold that passed before an event occurred fires before that event is applied, whether or
+not a timer tick saw it first. So a step completed late always has BREACHED (and its warnings) before
+MET_LATE, and the set of SLA events is the same whatever the interleaving of ticks and events.
+Detection times come from the clock (`streams/clock.py`): wall clock live, threshold + 1 ms in replay.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from streams.clock import Clock
 from streams.logic.sla_policy import Policy, Rule
 
 STEPS = ("reception", "dispatch", "verification")
@@ -58,6 +64,7 @@ class TaskSla:
     steps: dict[str, StepClock]
     feedback: list[StepClock]
     closed_at: int | None = None
+    reopened_at: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The table value."""
@@ -93,13 +100,19 @@ def start(task: dict[str, Any], policy: Policy) -> TaskSla:
 
 
 def on_task_version(sla: TaskSla, task: dict[str, Any], policy: Policy) -> None:
-    """Apply a later version of the task: a stricter rule shortens open deadlines, never extends them."""
+    """Apply a later version of the task: a stricter rule shortens open deadlines, never extends them.
+
+    A CLOSED version closes the clocks unless a re-feedback request came after its closure (the
+    closure is then stale: the dedup stage reopens the task when it sees the same request).
+    """
     if int(task["version"]) <= sla.version:
         return
     sla.version = int(task["version"])
     sla.level, sla.sources = task["level"], list(task["sources"])
     if task.get("status") == "CLOSED" and sla.closed_at is None:
-        sla.closed_at = int(task["closed_at"] or task["updated_at"])
+        closed_at = int(task.get("closed_at") or task["updated_at"])
+        if sla.reopened_at is None or closed_at >= sla.reopened_at:
+            sla.closed_at = closed_at
     rule = policy.rule_for(task)
     for name, clock in _open_clocks(sla):
         stricter = clock.started_at + rule.due_ms[FEEDBACK if name == FEEDBACK else name]
@@ -107,38 +120,50 @@ def on_task_version(sla: TaskSla, task: dict[str, Any], policy: Policy) -> None:
     sla.feedback_allowance_ms = min(sla.feedback_allowance_ms, rule.due_ms[FEEDBACK])
 
 
-def on_event(sla: TaskSla, event: dict[str, Any], now: int) -> list[dict[str, Any]]:
-    """Apply one task event; returns the SLA events it causes (MET / MET_LATE)."""
+def on_event(sla: TaskSla, event: dict[str, Any], now: int, clock: Clock) -> list[dict[str, Any]]:
+    """Apply one task event; returns the SLA events it causes.
+
+    Thresholds passed before the event occurred fire first (AT_RISK_*, BREACHED), then the step's
+    MET or MET_LATE.
+    """
     kind, at = event["type"], int(event["occurred_at"])
+    emitted = _fire(sla, before=at, now=now, clock=clock)
     if kind == "CLOSED":
         sla.closed_at = sla.closed_at or at
-        return []
+        return emitted
     if kind == "REFEEDBACK_REQUESTED":
+        sla.closed_at, sla.reopened_at = None, at
         if sla.feedback[-1].completed_at is not None:
             sla.feedback.append(StepClock(at, at + sla.feedback_allowance_ms))
-        return []
+        return emitted
     step = COMPLETES.get(kind)
     if step is None:
-        return []
-    emitted = []
+        return emitted
+    detected = clock.detected_at(at, now)
     for earlier in ORDER[: ORDER.index(step)]:
         if earlier != FEEDBACK:
-            emitted += _complete(sla, earlier, sla.steps[earlier], 1, at, now, implied=True)
-    clock, cycle = (sla.feedback[-1], len(sla.feedback)) if step == FEEDBACK else (sla.steps[step], 1)
-    return emitted + _complete(sla, step, clock, cycle, at, now, implied=False)
+            emitted += _complete(sla, earlier, sla.steps[earlier], 1, at, detected, implied=True)
+    clock_, cycle = (sla.feedback[-1], len(sla.feedback)) if step == FEEDBACK else (sla.steps[step], 1)
+    return emitted + _complete(sla, step, clock_, cycle, at, detected, implied=False)
 
 
-def on_tick(sla: TaskSla, now: int) -> list[dict[str, Any]]:
-    """Check the open deadlines at `now`; returns AT_RISK_50, AT_RISK_75 and BREACHED events due."""
+def on_tick(sla: TaskSla, now: int, clock: Clock) -> list[dict[str, Any]]:
+    """Check the open deadlines at `now`; returns the AT_RISK_50, AT_RISK_75 and BREACHED events due."""
+    return _fire(sla, before=now, now=now, clock=clock)
+
+
+def _fire(sla: TaskSla, before: int, now: int, clock: Clock) -> list[dict[str, Any]]:
+    """Emit every threshold strictly before `before` that has not fired yet."""
     if sla.closed_at is not None:
         return []
     emitted = []
-    for name, clock in _open_clocks(sla):
+    for name, step_clock in _open_clocks(sla):
         cycle = len(sla.feedback) if name == FEEDBACK else 1
-        for kind, threshold in _thresholds(sla, clock):
-            if now > threshold and kind not in clock.emitted:
-                clock.emitted.append(kind)
-                emitted.append(_event(sla, name, cycle, kind, clock, now))
+        for kind, threshold in _thresholds(sla, step_clock):
+            if before > threshold and kind not in step_clock.emitted:
+                step_clock.emitted.append(kind)
+                detected = clock.detected_at(threshold + 1, now)
+                emitted.append(_event(sla, name, cycle, kind, step_clock, detected))
     return emitted
 
 
@@ -172,18 +197,21 @@ def _thresholds(sla: TaskSla, clock: StepClock) -> list[tuple[str, int]]:
 
 
 def _complete(
-    sla: TaskSla, name: str, clock: StepClock, cycle: int, at: int, now: int, implied: bool
+    sla: TaskSla, name: str, clock: StepClock, cycle: int, at: int, detected_at: int, implied: bool
 ) -> list[dict[str, Any]]:
     if clock.completed_at is not None:
         return []  # only the first event of a step counts
     clock.completed_at, clock.implied = at, implied
     kind = "MET" if at <= clock.due_at else "MET_LATE"
     clock.emitted.append(kind)
-    return [_event(sla, name, cycle, kind, clock, now)]
+    return [_event(sla, name, cycle, kind, clock, detected_at)]
 
 
-def _event(sla: TaskSla, step: str, cycle: int, kind: str, clock: StepClock, now: int) -> dict[str, Any]:
-    reference = clock.completed_at if kind in ("MET", "MET_LATE") and clock.completed_at is not None else now
+def _event(
+    sla: TaskSla, step: str, cycle: int, kind: str, clock: StepClock, detected_at: int
+) -> dict[str, Any]:
+    completed = kind in ("MET", "MET_LATE") and clock.completed_at is not None
+    reference = clock.completed_at if completed and clock.completed_at is not None else detected_at
     return {
         "event_id": f"{sla.task_id}:{step}:{cycle}:{kind}",
         "task_id": sla.task_id,
@@ -191,7 +219,7 @@ def _event(sla: TaskSla, step: str, cycle: int, kind: str, clock: StepClock, now
         "cycle": cycle,
         "kind": kind,
         "due_at": clock.due_at,
-        "detected_at": now,
+        "detected_at": detected_at,
         "completed_at": clock.completed_at,
         "implied": clock.implied,
         "overdue_by_ms": max(0, reference - clock.due_at),

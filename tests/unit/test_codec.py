@@ -143,6 +143,11 @@ RECORDS = {
         "outcome": "DISSUADED",
         "at": 1_709_251_200_000,
     },
+    "SlaTick": {
+        "task_id": "T0123456789abcdef0123456",
+        "due_at": 1_709_251_200_000,
+        "sent_at": 1_709_251_200_500,
+    },
 }
 # Computed once from RECORDS and pasted: any change to a schema's wire shape or to the id scheme fails here.
 EXPECTED_HEX = {
@@ -184,6 +189,7 @@ EXPECTED_HEX = {
         "3966396639663966396639663966396639663966396600000230543031323334353637383961626364656630313233343536"
         "0212444953535541444544028090fcf4be63"
     ),
+    "SlaTick": "0075dbccfe305430313233343536373839616263646566303132333435368090fcf4be63e897fcf4be63",
 }
 POSITION = {"topic": "alerts.raw", "partition": 3, "offset": 42}
 WHERE = "topic alerts.raw partition 3 offset 42"
@@ -498,6 +504,7 @@ def test_faust_codecs_are_registered_by_name_and_round_trip(codec: AvroCodec) ->
         "avro-victim-record",
         "avro-dead-letter",
         "avro-person-fact",
+        "avro-sla-tick",
     }
     for codec_class in FAUST_CODECS:
         record = RECORDS[codec_class.record_type]

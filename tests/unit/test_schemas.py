@@ -56,6 +56,7 @@ def test_one_schema_file_per_record_type() -> None:
         "victim_record.avsc",
         "dead_letter.avsc",
         "person_fact.avsc",
+        "sla_tick.avsc",
     }
     assert set(load_catalog().current) == set(RECORD_TOPICS)
 

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from streams.app import Pipeline, create_app
+from streams.clock import EventClock
 from streams.codec import default_codec
 from streams.settings import Settings
 from tests.unit.logic.test_dedup import T0, alert
@@ -23,7 +24,8 @@ Sent = list[tuple[str, str, str, dict[str, Any]]]
 @pytest.fixture
 def pipeline(tmp_path: Path) -> tuple[Pipeline, Sent]:
     settings = Settings(home=tmp_path, topic_prefix="unit.")
-    built = create_app(settings, store="memory://", http_api=False)
+    # Event time with no lateness: the tests' fixed timestamps decide what is due, not the wall clock.
+    built = create_app(settings, store="memory://", http_api=False, clock=EventClock(0))
     sent: Sent = []
     codec = default_codec()
     for name, topic in built.topics.items():
@@ -83,7 +85,7 @@ def test_dedup_agent_dead_letters_garbage_and_keeps_going(pipeline: tuple[Pipeli
     assert [topic for topic, *_ in sent].count("tasks") == 1
 
 
-def test_lifecycle_agent_routes_closure_to_the_person(pipeline: tuple[Pipeline, Sent]) -> None:
+def test_sla_agent_routes_closure_to_the_person(pipeline: tuple[Pipeline, Sent]) -> None:
     built, sent = pipeline
     from streams.logic.dedup import DedupConfig, PersonState, Position, on_alert
 
@@ -97,7 +99,8 @@ def test_lifecycle_agent_routes_closure_to_the_person(pipeline: tuple[Pipeline, 
         "ingested_at": T0,
         "outcome": "DISSUADED",
     }
-    _run(built, "lifecycle", [(task["task_id"], "TaskEvent", feedback), (task["task_id"], "Task", task)])
+    # The feedback arrives first: it is held until its task arrives, then applied.
+    _run(built, "sla", [(task["task_id"], "TaskEvent", feedback), (task["task_id"], "Task", task)])
     facts = [(key, record) for topic, key, _, record in sent if topic == "persons.facts"]
     assert facts == [
         (
@@ -113,3 +116,31 @@ def test_lifecycle_agent_routes_closure_to_the_person(pipeline: tuple[Pipeline, 
             },
         )
     ]
+    sla_events = [record["event_id"] for topic, _, _, record in sent if topic == "sla.events"]
+    tid = task["task_id"]
+    assert sla_events == [
+        f"{tid}:{step}:1:MET" for step in ("reception", "dispatch", "verification", "feedback")
+    ]
+
+
+def test_sla_agent_checks_deadlines_on_a_tick(pipeline: tuple[Pipeline, Sent]) -> None:
+    built, sent = pipeline
+    from streams.logic.dedup import DedupConfig, PersonState, Position, on_alert
+
+    task = on_alert(PersonState(), alert(1, level="CRITICAL"), Position(0, 0), DedupConfig()).emit
+    assert task is not None
+    tid = task["task_id"]
+    later = {
+        "event_id": "f" * 32,
+        "task_id": tid,
+        "type": "RECEIVED",
+        "occurred_at": T0 + 50_000,  # the event clock now stands at T0 + 50 s
+        "ingested_at": T0,
+    }
+    tick = {"task_id": tid, "due_at": T0, "sent_at": T0}
+    _run(built, "sla", [(tid, "Task", task), (tid, "TaskEvent", later), (tid, "SlaTick", tick)])
+    kinds = [record["event_id"].split(":", 1)[1] for topic, _, _, record in sent if topic == "sla.events"]
+    # CRITICAL reception is due in 1 min: 50 % (30 s) passed before the RECEIVED at 50 s, 75 % (45 s) too.
+    assert kinds == ["reception:1:AT_RISK_50", "reception:1:AT_RISK_75", "reception:1:MET"]
+    stamped = [record["detected_at"] - T0 for topic, _, _, record in sent if topic == "sla.events"]
+    assert stamped == [30_001, 45_001, 50_000]

@@ -62,6 +62,7 @@ def test_prometheus_config_keeps_the_worker_region_label(tmp_path: Path) -> None
     # The inhibition rule mutes a region's SLA pages while its workers are down: the label must survive.
     rendered = render_prometheus_config(SHIPPED_PROMETHEUS, Settings(home=tmp_path))
     worker = next(job for job in rendered["scrape_configs"] if job["job_name"] == "riskalert-worker")
-    shipped = next(job for job in SHIPPED_PROMETHEUS["scrape_configs"] if job["job_name"] == "riskalert-worker")
+    jobs = SHIPPED_PROMETHEUS["scrape_configs"]
+    shipped = next(job for job in jobs if job["job_name"] == "riskalert-worker")
     assert worker["static_configs"][0]["labels"] == shipped["static_configs"][0]["labels"]
     assert "region" in worker["static_configs"][0]["labels"]

@@ -1,0 +1,197 @@
+"""What the SLA stage keeps per task, and what each input does to it. Pure: no Kafka.
+
+The SLA stage reads `tasks`, `tasks.events` and `sla.ticks`, all keyed by task id. Per task it keeps:
+- the task's person (`owner`), so lifecycle facts (feedback, closure, re-feedback) reach the dedup
+  stage on the person's partition;
+- the SLA clocks (`streams/logic/sla.py`);
+- events that arrived before their task, held for a grace period and then dead-lettered;
+- when the entry may be purged: a while after the task's clocks all stopped.
+
+Every function returns an `Outputs`; the agent emits them and writes the state back.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from streams.clock import Clock
+from streams.logic import sla as sla_logic
+from streams.logic.lifecycle import task_fact
+from streams.logic.sla_policy import Policy
+
+# Held events per unknown task: enough for any real sequence; more is a misaddressed stream.
+MAX_HELD_EVENTS = 100
+
+
+@dataclass(frozen=True)
+class Held:
+    """An event waiting for its task, with where it came from (for the dead letter if it never does)."""
+
+    event: dict[str, Any]
+    topic: str
+    partition: int
+    offset: int
+
+
+@dataclass(frozen=True)
+class Rejected:
+    """An event the stage gives up on, with a reason code and a message naming the task."""
+
+    held: Held
+    reason: str
+    error: str
+
+
+@dataclass
+class Outputs:
+    """What one input produced."""
+
+    person_facts: list[dict[str, Any]] = field(default_factory=list)
+    sla_events: list[dict[str, Any]] = field(default_factory=list)
+    rejected: list[Rejected] = field(default_factory=list)
+    purge: bool = False
+
+    def extend(self, other: Outputs) -> None:
+        """Append another input's outputs (held events replayed after their task)."""
+        self.person_facts += other.person_facts
+        self.sla_events += other.sla_events
+        self.rejected += other.rejected
+
+
+@dataclass
+class TaskState:
+    """The SLA stage's table value for one task."""
+
+    owner: str | None = None
+    sla: sla_logic.TaskSla | None = None
+    held: list[Held] = field(default_factory=list)
+    hold_until: int | None = None
+    purge_at: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The table value (JSON-able)."""
+        return {
+            "owner": self.owner,
+            "sla": self.sla.to_dict() if self.sla else None,
+            "held": [asdict(held) for held in self.held],
+            "hold_until": self.hold_until,
+            "purge_at": self.purge_at,
+        }
+
+    @classmethod
+    def from_dict(cls, value: dict[str, Any] | None) -> TaskState:
+        """A state from its table value (None: a task not seen yet)."""
+        if not value:
+            return cls()
+        return cls(
+            owner=value["owner"],
+            sla=sla_logic.TaskSla.from_dict(value["sla"]) if value["sla"] else None,
+            held=[Held(**held) for held in value["held"]],
+            hold_until=value["hold_until"],
+            purge_at=value["purge_at"],
+        )
+
+
+@dataclass(frozen=True)
+class StageConfig:
+    """The SLA stage's windows, in ms of the clock's time."""
+
+    unknown_task_grace_ms: int
+    closed_retention_ms: int
+
+
+def owner_of(task: dict[str, Any]) -> str:
+    """The dedup stage's state key for the task's person."""
+    return str(task["person_key"] or f"anon:{task['first_alert_key']}")
+
+
+def on_task(
+    state: TaskState, task: dict[str, Any], policy: Policy, now: int, clock: Clock, config: StageConfig
+) -> Outputs:
+    """A task version: start or update the clocks, then apply any events that were waiting for it."""
+    out = Outputs()
+    if state.sla is None:
+        state.owner = owner_of(task)
+        state.sla = sla_logic.start(task, policy)
+    sla_logic.on_task_version(state.sla, task, policy)
+    out.sla_events += sla_logic.on_tick(state.sla, now, clock)
+    held, state.held, state.hold_until = state.held, [], None
+    for waiting in held:
+        out.extend(_apply(state, state.sla, waiting.event, now, clock))
+    _schedule_purge(state, config)
+    return out
+
+
+def on_task_event(state: TaskState, held: Held, now: int, clock: Clock, config: StageConfig) -> Outputs:
+    """A task event: apply it, or hold it while its task may still be in flight."""
+    if state.sla is None:
+        return _hold(state, held, now, config)
+    out = _apply(state, state.sla, held.event, now, clock)
+    _schedule_purge(state, config)
+    return out
+
+
+def on_check(state: TaskState, now: int, clock: Clock, config: StageConfig) -> Outputs:
+    """A timer's check command: fire due thresholds, give up on held events, or purge."""
+    out = Outputs()
+    if state.sla is None:
+        if state.hold_until is not None and now >= state.hold_until:
+            out.rejected += [_unknown(held, config) for held in state.held]
+            out.purge = True
+        return out
+    out.sla_events += sla_logic.on_tick(state.sla, now, clock)
+    _schedule_purge(state, config)
+    out.purge = state.purge_at is not None and now >= state.purge_at
+    return out
+
+
+def next_check_at(state: TaskState) -> int | None:
+    """When the timer should next send a check for this task (None: nothing pending)."""
+    times = [state.hold_until, state.purge_at]
+    if state.sla is not None:
+        times.append(sla_logic.next_check_at(state.sla))
+    return min((t for t in times if t is not None), default=None)
+
+
+def _apply(
+    state: TaskState, sla: sla_logic.TaskSla, event: dict[str, Any], now: int, clock: Clock
+) -> Outputs:
+    out = Outputs(sla_events=sla_logic.on_event(sla, event, now, clock))
+    fact = task_fact(event, state.owner or "")
+    if fact is not None:
+        out.person_facts.append(fact)
+    return out
+
+
+def _hold(state: TaskState, held: Held, now: int, config: StageConfig) -> Outputs:
+    out = Outputs()
+    if len(state.held) >= MAX_HELD_EVENTS:
+        out.rejected.append(
+            Rejected(
+                held, "too_many_held", f"task {held.event['task_id']}: {MAX_HELD_EVENTS} events already held"
+            )
+        )
+        return out
+    state.held.append(held)
+    if state.hold_until is None:
+        state.hold_until = now + config.unknown_task_grace_ms
+    return out
+
+
+def _unknown(held: Held, config: StageConfig) -> Rejected:
+    seconds = config.unknown_task_grace_ms / 1000
+    return Rejected(
+        held, "unknown_task", f"task {held.event['task_id']} not seen within the {seconds:g} s grace period"
+    )
+
+
+def _schedule_purge(state: TaskState, config: StageConfig) -> None:
+    """Purge a task's entry a retention period after its last clock stopped; pending clocks keep it."""
+    sla = state.sla
+    if sla is None or sla_logic.next_check_at(sla) is not None:
+        state.purge_at = None
+        return
+    stopped = [sla.closed_at, *(c.completed_at for c in sla.steps.values()), sla.feedback[-1].completed_at]
+    last = max((t for t in stopped if t is not None), default=sla.created_at)
+    state.purge_at = last + config.closed_retention_ms

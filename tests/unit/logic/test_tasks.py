@@ -1,0 +1,95 @@
+"""The SLA stage's per-task state: held events, lifecycle facts, checks and purging."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from streams.clock import EventClock
+from streams.logic.tasks import (
+    MAX_HELD_EVENTS,
+    Held,
+    StageConfig,
+    TaskState,
+    next_check_at,
+    on_check,
+    on_task,
+    on_task_event,
+)
+from tests.unit.logic.test_sla import MIN, POLICY, T0, event, task
+
+CONFIG = StageConfig(unknown_task_grace_ms=5 * MIN, closed_retention_ms=60 * MIN)
+CLOCK = EventClock(allowed_lateness_ms=0)
+
+
+def held(kind: str, minutes: float, offset: int = 0, **extra: Any) -> Held:
+    return Held({"task_id": "T1", **event(kind, minutes, **extra)}, "tasks.events", 2, offset)
+
+
+def owned_task(**overrides: Any) -> dict[str, Any]:
+    return task("HIGH", person_key="p1", first_alert_key="JZZ:1", **overrides)
+
+
+def test_events_before_their_task_are_held_then_applied_in_order() -> None:
+    state = TaskState()
+    assert on_task_event(state, held("RECEIVED", 1, 10), T0 + MIN, CLOCK, CONFIG).sla_events == []
+    on_task_event(state, held("FEEDBACK", 2, 11, outcome="DISSUADED"), T0 + 2 * MIN, CLOCK, CONFIG)
+    assert state.hold_until == T0 + 6 * MIN
+    assert next_check_at(state) == T0 + 6 * MIN
+    out = on_task(state, owned_task(), POLICY, T0 + 2 * MIN, CLOCK, CONFIG)
+    assert [e["event_id"].split(":", 1)[1] for e in out.sla_events] == [
+        "reception:1:MET",
+        "dispatch:1:MET",
+        "verification:1:MET",
+        "feedback:1:MET",
+    ]
+    assert [(f["kind"], f["person_key"]) for f in out.person_facts] == [("FEEDBACK", "p1")]
+    assert state.held == []
+    assert state.hold_until is None
+
+
+def test_an_unknown_task_is_dead_lettered_after_the_grace_period() -> None:
+    state = TaskState()
+    on_task_event(state, held("RECEIVED", 1, 10), T0 + MIN, CLOCK, CONFIG)
+    assert on_check(state, T0 + 5 * MIN, CLOCK, CONFIG).rejected == []  # not yet
+    out = on_check(state, T0 + 6 * MIN, CLOCK, CONFIG)
+    assert [(r.reason, r.held.offset) for r in out.rejected] == [("unknown_task", 10)]
+    assert "task T1 not seen within the 300 s grace period" in out.rejected[0].error
+    assert out.purge
+
+
+def test_held_events_are_bounded() -> None:
+    state = TaskState()
+    for offset in range(MAX_HELD_EVENTS):
+        on_task_event(state, held("RECEIVED", 1, offset), T0, CLOCK, CONFIG)
+    out = on_task_event(state, held("RECEIVED", 1, 999), T0, CLOCK, CONFIG)
+    assert [r.reason for r in out.rejected] == ["too_many_held"]
+    assert len(state.held) == MAX_HELD_EVENTS
+
+
+def test_a_finished_task_is_purged_after_the_retention() -> None:
+    state = TaskState()
+    on_task(state, owned_task(), POLICY, T0, CLOCK, CONFIG)
+    on_task_event(state, held("FEEDBACK", 3, outcome="DISSUADED"), T0 + 3 * MIN, CLOCK, CONFIG)
+    assert state.purge_at == T0 + 63 * MIN
+    assert next_check_at(state) == T0 + 63 * MIN
+    assert not on_check(state, T0 + 62 * MIN, CLOCK, CONFIG).purge
+    assert on_check(state, T0 + 63 * MIN, CLOCK, CONFIG).purge
+
+
+def test_a_refeedback_request_reopens_the_feedback_clock_and_cancels_the_purge() -> None:
+    state = TaskState()
+    on_task(state, owned_task(), POLICY, T0, CLOCK, CONFIG)
+    on_task_event(state, held("FEEDBACK", 3, outcome="DISSUADED"), T0 + 3 * MIN, CLOCK, CONFIG)
+    out = on_task_event(state, held("REFEEDBACK_REQUESTED", 10), T0 + 10 * MIN, CLOCK, CONFIG)
+    assert [f["kind"] for f in out.person_facts] == ["REFEEDBACK_REQUESTED"]
+    assert state.purge_at is None
+    assert next_check_at(state) == T0 + 10 * MIN + 3 * 60 * MIN + 1  # 50 % of HIGH's 6 h, +1 ms
+
+
+def test_state_round_trips_through_its_table_value() -> None:
+    state = TaskState()
+    on_task_event(state, held("RECEIVED", 1, 10), T0 + MIN, CLOCK, CONFIG)
+    assert TaskState.from_dict(state.to_dict()) == state
+    on_task(state, owned_task(), POLICY, T0 + MIN, CLOCK, CONFIG)
+    assert TaskState.from_dict(state.to_dict()) == state
+    assert TaskState.from_dict(None) == TaskState()
