@@ -83,7 +83,12 @@ def create_app(
     """
     policy = load_policy(settings.sla_policy_path)
     if clock is None:
-        clock = make_clock(settings.sla_clock, int(settings.sla_allowed_lateness_seconds * 1000))
+        clock = make_clock(
+            settings.sla_clock,
+            int(settings.sla_allowed_lateness_seconds * 1000),
+            sources=(settings.topic(TASKS.name), settings.topic(TASKS_EVENTS.name)),
+            idle_ms=int(settings.sla_idle_input_seconds * 1000),
+        )
     app_id = APP_NAME if not settings.topic_prefix else f"{settings.topic_prefix}{APP_NAME}"
     app = faust.App(app_id, **{**_config(settings), "store": store})
     _metrics_page(app)

@@ -10,6 +10,7 @@ so a backfill of last month's data produces the breaches that happened then, not
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Literal, Protocol
 
 ClockMode = Literal["live", "event"]
@@ -22,8 +23,8 @@ class Clock(Protocol):
 
     mode: ClockMode
 
-    def observe(self, partition: int, event_time_ms: int) -> None:
-        """Note an event time seen on a partition (replay mode advances the partition's stream time)."""
+    def observe(self, partition: int, event_time_ms: int, source: str = "") -> None:
+        """Note an event time an input (`source`, a topic) delivered on a partition."""
 
     def now(self, partition: int) -> int:
         """The current time for a partition, in epoch ms."""
@@ -37,7 +38,7 @@ class LiveClock:
 
     mode: ClockMode = "live"
 
-    def observe(self, partition: int, event_time_ms: int) -> None:
+    def observe(self, partition: int, event_time_ms: int, source: str = "") -> None:
         """Live time does not depend on events."""
 
     def now(self, partition: int) -> int:
@@ -52,33 +53,72 @@ class LiveClock:
 class EventClock:
     """Stream time per partition, held back by an allowed lateness.
 
+    A partition's inputs (`tasks` and `tasks.events`) are separate topics that Faust reads side by side,
+    so one may run ahead of the other in event time. Stream time is therefore the minimum of the
+    inputs' latest event times, as in Flink and Kafka Streams; an input that delivered nothing for
+    `idle_ms` of wall time (caught up, or empty) stops holding the others back.
+
     An SLA event is stamped at the first instant it became true (a threshold + 1 ms, a completion's own
     time), so a replay gives the same SLA events whenever it runs and however often the worker restarts.
     """
 
     mode: ClockMode = "event"
 
-    def __init__(self, allowed_lateness_ms: int) -> None:
+    def __init__(
+        self,
+        allowed_lateness_ms: int,
+        sources: tuple[str, ...] = (),
+        idle_ms: int = 5_000,
+        wall_ms: Callable[[], int] = lambda: time.monotonic_ns() // 1_000_000,
+    ) -> None:
         if allowed_lateness_ms < 0:
             raise ValueError(f"allowed lateness must be >= 0 ms, got {allowed_lateness_ms}")
         self.allowed_lateness_ms = allowed_lateness_ms
-        self._latest: dict[int, int] = {}
+        self.sources, self.idle_ms, self._wall_ms = sources, idle_ms, wall_ms
+        self._latest: dict[tuple[int, str], int] = {}
+        self._seen_at: dict[tuple[int, str], int] = {}
+        self._first_seen_at: dict[int, int] = {}
+        self._now: dict[int, int] = {}
 
-    def observe(self, partition: int, event_time_ms: int) -> None:
-        """Advance the partition's stream time; it never goes back."""
-        if event_time_ms > self._latest.get(partition, NEVER):
-            self._latest[partition] = event_time_ms
+    def observe(self, partition: int, event_time_ms: int, source: str = "") -> None:
+        """Note an event time an input delivered on a partition."""
+        key, wall = (partition, source), self._wall_ms()
+        self._first_seen_at.setdefault(partition, wall)
+        self._seen_at[key] = wall
+        if event_time_ms > self._latest.get(key, NEVER):
+            self._latest[key] = event_time_ms
 
     def now(self, partition: int) -> int:
-        """The partition's latest event time minus the allowed lateness (NEVER before any event)."""
-        latest = self._latest.get(partition)
-        return NEVER if latest is None else latest - self.allowed_lateness_ms
+        """Stream time minus the allowed lateness (NEVER before any event); it never goes back."""
+        held = self._stream_time(partition)
+        now = max(self._now.get(partition, NEVER), held - self.allowed_lateness_ms if held > NEVER else NEVER)
+        self._now[partition] = now
+        return now
 
     def detected_at(self, true_since_ms: int, now_ms: int) -> int:
         """The first instant it was true."""
         return true_since_ms
 
+    def _stream_time(self, partition: int) -> int:
+        wall = self._wall_ms()
+        first = self._first_seen_at.get(partition)
+        if first is None:
+            return NEVER
+        active: list[int] = []
+        idle: list[int] = []
+        for source in self.sources or tuple(s for p, s in self._latest if p == partition):
+            key = (partition, source)
+            if key not in self._latest:
+                if wall - first < self.idle_ms:
+                    return NEVER  # an input not heard from yet may still deliver older events
+                continue
+            recent = wall - self._seen_at[key] < self.idle_ms
+            (active if recent else idle).append(self._latest[key])
+        if active:
+            return min(active)
+        return max(idle, default=NEVER)
 
-def make_clock(mode: ClockMode, allowed_lateness_ms: int) -> Clock:
-    """The clock for a worker's `--clock` mode."""
-    return EventClock(allowed_lateness_ms) if mode == "event" else LiveClock()
+
+def make_clock(mode: ClockMode, allowed_lateness_ms: int, sources: tuple[str, ...], idle_ms: int) -> Clock:
+    """The clock for a worker's `--clock` mode; `sources` are the topics whose event times drive it."""
+    return EventClock(allowed_lateness_ms, sources, idle_ms) if mode == "event" else LiveClock()

@@ -199,6 +199,9 @@ class Settings(BaseSettings):
     sla_allowed_lateness_seconds: float = Field(
         300, ge=0, description="event clock: how far behind the latest event time stream time runs"
     )
+    sla_idle_input_seconds: float = Field(
+        5, gt=0, description="event clock: an input silent this long stops holding stream time back"
+    )
     sla_unknown_task_grace_seconds: float = Field(
         300, gt=0, description="how long an event for an unknown task is held before it is dead-lettered"
     )

@@ -69,7 +69,7 @@ async def _on_task(
     task: dict[str, Any],
 ) -> None:
     partition = event.message.partition
-    pipeline.clock.observe(partition, int(task["updated_at"]))
+    pipeline.clock.observe(partition, int(task["updated_at"]), event.message.topic)
     before, state = _load(table, task["task_id"])
     released = len(state.held)
     out = logic.on_task(
@@ -88,7 +88,7 @@ async def _on_task_event(
     record: dict[str, Any],
 ) -> None:
     message = event.message
-    pipeline.clock.observe(message.partition, int(record["occurred_at"]))
+    pipeline.clock.observe(message.partition, int(record["occurred_at"]), message.topic)
     before, state = _load(table, record["task_id"])
     held = logic.Held(record, message.topic, message.partition, message.offset)
     now = pipeline.clock.now(message.partition)
