@@ -78,3 +78,7 @@ TASK_EVENTS_HELD = Counter(
     "dead_letter (the grace period passed).",
     ["outcome"],
 )
+SLA_REPLAYED_INPUTS = Counter(
+    "riskalert_sla_replayed_inputs_total",
+    "Inputs the SLA stage processed again after a restart; their remembered outputs were re-emitted.",
+)

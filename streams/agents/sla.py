@@ -71,13 +71,15 @@ async def _on_task(
     partition = event.message.partition
     pipeline.clock.observe(partition, int(task["updated_at"]), event.message.topic)
     before, state = _load(table, task["task_id"])
+    if await _replay(pipeline, table, index, event, task["task_id"], before, state):
+        return
     released = len(state.held)
     out = logic.on_task(
         state, task, pipeline.policy, pipeline.clock.now(partition), pipeline.clock, pipeline.sla
     )
     if released:
         metrics.TASK_EVENTS_HELD.labels("released").inc(released)
-    await _finish(pipeline, table, index, task["task_id"], before, state, out)
+    await _finish(pipeline, table, index, task["task_id"], before, state, out, _position(event))
 
 
 async def _on_task_event(
@@ -90,12 +92,14 @@ async def _on_task_event(
     message = event.message
     pipeline.clock.observe(message.partition, int(record["occurred_at"]), message.topic)
     before, state = _load(table, record["task_id"])
+    if await _replay(pipeline, table, index, event, record["task_id"], before, state):
+        return
     held = logic.Held(record, message.topic, message.partition, message.offset)
     now = pipeline.clock.now(message.partition)
     out = logic.on_task_event(state, held, now, pipeline.clock, pipeline.sla)
     if state.sla is None and not out.rejected:
         metrics.TASK_EVENTS_HELD.labels("held").inc()
-    await _finish(pipeline, table, index, record["task_id"], before, state, out)
+    await _finish(pipeline, table, index, record["task_id"], before, state, out, _position(event))
 
 
 async def _on_tick(
@@ -108,14 +112,50 @@ async def _on_tick(
     before, state = _load(table, tick["task_id"])
     if before is None:
         return  # purged, or a stale command for a task this partition never held
+    if await _replay(pipeline, table, index, event, tick["task_id"], before, state):
+        return
     now = pipeline.clock.now(event.message.partition)
     out = logic.on_check(state, now, pipeline.clock, pipeline.sla)
-    await _finish(pipeline, table, index, tick["task_id"], before, state, out)
+    await _finish(pipeline, table, index, tick["task_id"], before, state, out, _position(event))
 
 
 def _load(table: TableT[str, Any], task_id: str) -> tuple[dict[str, Any] | None, logic.TaskState]:
     value = table.get(task_id)
     return value, logic.TaskState.from_dict(value)
+
+
+def _position(event: EventT[Any]) -> str:
+    message = event.message
+    return f"{message.topic}:{message.partition}:{message.offset}"
+
+
+async def _replay(
+    pipeline: Pipeline,
+    table: TableT[str, Any],
+    index: DeadlineIndex,
+    event: EventT[Any],
+    task_id: str,
+    before: dict[str, Any] | None,
+    state: logic.TaskState,
+) -> bool:
+    """Re-emit an input's outputs if it is processed again after a restart; True if it was."""
+    again = logic.replayed(state, _position(event))
+    if again is None:
+        return False
+    metrics.SLA_REPLAYED_INPUTS.inc()
+    await _emit(pipeline, task_id, again)
+    index.schedule(task_id, logic.next_check_at(state))
+    return True
+
+
+async def _emit(pipeline: Pipeline, task_id: str, out: logic.Outputs) -> None:
+    for fact in out.person_facts:
+        await send(pipeline, "persons.facts", fact["person_key"], "PersonFact", fact)
+    for sla_event in out.sla_events:
+        _count(pipeline, sla_event)
+        await send(pipeline, "sla.events", task_id, "SlaEvent", sla_event)
+    for rejected in out.rejected:
+        await _reject(pipeline, rejected)
 
 
 async def _finish(
@@ -126,15 +166,11 @@ async def _finish(
     before: dict[str, Any] | None,
     state: logic.TaskState,
     out: logic.Outputs,
+    position: str,
 ) -> None:
     """Emit the outputs, then write the state back (only if it changed) and reschedule the task."""
-    for fact in out.person_facts:
-        await send(pipeline, "persons.facts", fact["person_key"], "PersonFact", fact)
-    for sla_event in out.sla_events:
-        _count(pipeline, sla_event)
-        await send(pipeline, "sla.events", task_id, "SlaEvent", sla_event)
-    for rejected in out.rejected:
-        await _reject(pipeline, rejected)
+    await _emit(pipeline, task_id, out)
+    logic.remember(state, position, out)
     if out.purge:
         if before is not None:
             del table[task_id]

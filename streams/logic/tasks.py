@@ -5,7 +5,14 @@ The SLA stage reads `tasks`, `tasks.events` and `sla.ticks`, all keyed by task i
   stage on the person's partition;
 - the SLA clocks (`streams/logic/sla.py`);
 - events that arrived before their task, held for a grace period and then dead-lettered;
-- when the entry may be purged: a while after the task's clocks all stopped.
+- when the entry may be purged: a while after the task's clocks all stopped;
+- the outputs of its most recent inputs, by Kafka position.
+
+Crash safety: outputs and the table's changelog are separate Kafka writes, and a kill -9 can keep
+either without the other. When an input is processed again after a restart (same topic, partition
+and offset), its remembered outputs are emitted again instead of being recomputed from a state that
+may already include them. So no SLA event is lost; a re-emission carries the same deterministic
+event id, and every consumer keeps one row per id.
 
 Every function returns an `Outputs`; the agent emits them and writes the state back.
 """
@@ -22,6 +29,9 @@ from streams.logic.sla_policy import Policy
 
 # Held events per unknown task: enough for any real sequence; more is a misaddressed stream.
 MAX_HELD_EVENTS = 100
+# Inputs per task whose outputs are remembered for re-emission: far more than one task receives
+# between two offset commits (a few seconds).
+MAX_REMEMBERED_INPUTS = 16
 
 
 @dataclass(frozen=True)
@@ -58,6 +68,25 @@ class Outputs:
         self.sla_events += other.sla_events
         self.rejected += other.rejected
 
+    def __bool__(self) -> bool:
+        return bool(self.person_facts or self.sla_events or self.rejected)
+
+    def to_dict(self) -> dict[str, Any]:
+        """What is remembered for a re-emission (JSON-able)."""
+        return {
+            "person_facts": self.person_facts,
+            "sla_events": self.sla_events,
+            "rejected": [
+                {"held": asdict(r.held), "reason": r.reason, "error": r.error} for r in self.rejected
+            ],
+        }
+
+    @classmethod
+    def from_dict(cls, value: dict[str, Any]) -> Outputs:
+        """Outputs remembered by `to_dict`."""
+        rejected = [Rejected(Held(**r["held"]), r["reason"], r["error"]) for r in value["rejected"]]
+        return cls(list(value["person_facts"]), list(value["sla_events"]), rejected)
+
 
 @dataclass
 class TaskState:
@@ -68,6 +97,7 @@ class TaskState:
     held: list[Held] = field(default_factory=list)
     hold_until: int | None = None
     purge_at: int | None = None
+    recent: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         """The table value (JSON-able)."""
@@ -77,6 +107,7 @@ class TaskState:
             "held": [asdict(held) for held in self.held],
             "hold_until": self.hold_until,
             "purge_at": self.purge_at,
+            "recent": self.recent,
         }
 
     @classmethod
@@ -90,6 +121,7 @@ class TaskState:
             held=[Held(**held) for held in value["held"]],
             hold_until=value["hold_until"],
             purge_at=value["purge_at"],
+            recent=dict(value.get("recent") or {}),
         )
 
 
@@ -99,6 +131,21 @@ class StageConfig:
 
     unknown_task_grace_ms: int
     closed_retention_ms: int
+
+
+def replayed(state: TaskState, position: str) -> Outputs | None:
+    """The outputs an input produced the first time, if it is being processed again after a restart."""
+    remembered = state.recent.get(position)
+    return Outputs.from_dict(remembered) if remembered is not None else None
+
+
+def remember(state: TaskState, position: str, out: Outputs) -> None:
+    """Keep an input's outputs for re-emission (only inputs that produced any; the newest few)."""
+    if not out:
+        return
+    state.recent[position] = out.to_dict()
+    while len(state.recent) > MAX_REMEMBERED_INPUTS:
+        del state.recent[next(iter(state.recent))]
 
 
 def owner_of(task: dict[str, Any]) -> str:
@@ -137,7 +184,11 @@ def on_check(state: TaskState, now: int, clock: Clock, config: StageConfig) -> O
     out = Outputs()
     if state.sla is None:
         if state.hold_until is not None and now >= state.hold_until:
+            # Keep a tombstone for one more grace period, so the dead letters can be re-emitted.
             out.rejected += [_unknown(held, config) for held in state.held]
+            state.held, state.hold_until = [], None
+            state.purge_at = now + config.unknown_task_grace_ms
+        elif state.purge_at is not None and now >= state.purge_at:
             out.purge = True
         return out
     out.sla_events += sla_logic.on_tick(state.sla, now, clock)

@@ -7,13 +7,17 @@ from typing import Any
 from streams.clock import EventClock
 from streams.logic.tasks import (
     MAX_HELD_EVENTS,
+    MAX_REMEMBERED_INPUTS,
     Held,
+    Outputs,
     StageConfig,
     TaskState,
     next_check_at,
     on_check,
     on_task,
     on_task_event,
+    remember,
+    replayed,
 )
 from tests.unit.logic.test_sla import MIN, POLICY, T0, event, task
 
@@ -54,7 +58,27 @@ def test_an_unknown_task_is_dead_lettered_after_the_grace_period() -> None:
     out = on_check(state, T0 + 6 * MIN, CLOCK, CONFIG)
     assert [(r.reason, r.held.offset) for r in out.rejected] == [("unknown_task", 10)]
     assert "task T1 not seen within the 300 s grace period" in out.rejected[0].error
-    assert out.purge
+    # A tombstone stays one more grace period (so a restart can re-emit the dead letter), then goes.
+    assert not out.purge
+    assert next_check_at(state) == T0 + 11 * MIN
+    assert on_check(state, T0 + 11 * MIN, CLOCK, CONFIG).purge
+
+
+def test_an_input_processed_again_re_emits_what_it_emitted_the_first_time() -> None:
+    state = TaskState()
+    on_task(state, owned_task(), POLICY, T0, CLOCK, CONFIG)
+    out = on_task_event(state, held("VERIFIED", 20), T0 + 20 * MIN, CLOCK, CONFIG)
+    remember(state, "tasks.events:2:7", out)
+    remember(state, "tasks.events:2:8", Outputs())  # nothing emitted: nothing remembered
+    stored = TaskState.from_dict(state.to_dict())
+    again = replayed(stored, "tasks.events:2:7")
+    assert again is not None
+    assert again.sla_events == out.sla_events
+    assert replayed(stored, "tasks.events:2:8") is None
+    for offset in range(100):
+        remember(state, f"sla.ticks:2:{offset}", out)
+    assert len(state.recent) == MAX_REMEMBERED_INPUTS
+    assert replayed(state, "tasks.events:2:7") is None  # the oldest are forgotten
 
 
 def test_held_events_are_bounded() -> None:
