@@ -17,6 +17,8 @@ import time
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
+from faust.types import TP
+
 from streams import metrics
 from streams.agents.common import Where, dead_letter_at, register, send
 from streams.logic import tasks as logic
@@ -148,6 +150,14 @@ async def _replay(
     return True
 
 
+def _committed(pipeline: Pipeline, position: str) -> bool:
+    """Whether the consumer group has committed past `topic:partition:offset` (never reprocessed)."""
+    topic, partition, offset = position.rsplit(":", 2)
+    # faust keeps the offsets it committed per partition (the next offset to read); no public accessor.
+    committed = pipeline.app.consumer._committed_offset.get(TP(topic, int(partition)))  # type: ignore[attr-defined]
+    return committed is not None and int(offset) < committed
+
+
 async def _emit(pipeline: Pipeline, task_id: str, out: logic.Outputs) -> None:
     for fact in out.person_facts:
         await send(pipeline, "persons.facts", fact["person_key"], "PersonFact", fact)
@@ -170,7 +180,7 @@ async def _finish(
 ) -> None:
     """Emit the outputs, then write the state back (only if it changed) and reschedule the task."""
     await _emit(pipeline, task_id, out)
-    logic.remember(state, position, out)
+    logic.remember(state, position, out, partial(_committed, pipeline))
     if out.purge:
         if before is not None:
             del table[task_id]

@@ -132,8 +132,11 @@ def on_event(sla: TaskSla, event: dict[str, Any], now: int, clock: Clock) -> lis
         sla.closed_at = sla.closed_at or at
         return emitted
     if kind == "REFEEDBACK_REQUESTED":
-        sla.closed_at, sla.reopened_at = None, at
-        if sla.feedback[-1].completed_at is not None:
+        current = sla.feedback[-1]
+        # A request opens a cycle once the current one is fed back; a repeat of the request that
+        # opened the current cycle (same time or older: a re-delivery) opens nothing.
+        if current.completed_at is not None and (len(sla.feedback) == 1 or at > current.started_at):
+            sla.closed_at, sla.reopened_at = None, at
             sla.feedback.append(StepClock(at, at + sla.feedback_allowance_ms))
         return emitted
     step = COMPLETES.get(kind)

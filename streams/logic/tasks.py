@@ -19,6 +19,7 @@ Every function returns an `Outputs`; the agent emits them and writes the state b
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -29,9 +30,9 @@ from streams.logic.sla_policy import Policy
 
 # Held events per unknown task: enough for any real sequence; more is a misaddressed stream.
 MAX_HELD_EVENTS = 100
-# Inputs per task whose outputs are remembered for re-emission: far more than one task receives
-# between two offset commits (a few seconds).
-MAX_REMEMBERED_INPUTS = 16
+# Inputs per task whose outputs are remembered for re-emission. Entries whose offsets are committed
+# are dropped as the task is next written, so this cap only bounds a task flooded between two commits.
+MAX_REMEMBERED_INPUTS = 64
 
 
 @dataclass(frozen=True)
@@ -139,8 +140,19 @@ def replayed(state: TaskState, position: str) -> Outputs | None:
     return Outputs.from_dict(remembered) if remembered is not None else None
 
 
-def remember(state: TaskState, position: str, out: Outputs) -> None:
-    """Keep an input's outputs for re-emission (only inputs that produced any; the newest few)."""
+def remember(
+    state: TaskState, position: str, out: Outputs, committed: Callable[[str], bool] = lambda _: False
+) -> None:
+    """Keep an input's outputs for re-emission; forget inputs whose offsets are committed.
+
+    Args:
+        state: the task's state.
+        position: the input's `topic:partition:offset`.
+        out: what the input produced (nothing is kept for an input that produced nothing).
+        committed: whether a position's offset is committed (it will never be processed again).
+    """
+    for old in [old for old in state.recent if committed(old)]:
+        del state.recent[old]
     if not out:
         return
     state.recent[position] = out.to_dict()

@@ -291,7 +291,8 @@ def _arrival_reference(level: str, arrivals: list[Arrival]) -> set[str]:
             completed = any(
                 arrivals[j][0] == "event" and arrivals[j][1] == "FEEDBACK" for j in range(opened, i)
             )
-            if completed:
+            # A repeat of the request that opened the current cycle (not later than it) opens nothing.
+            if completed and (len(starts) == 1 or times[i] > start):
                 starts.append((times[i], i + 1))
     for cycle, (start, opened) in enumerate(starts, 1):
         # A new cycle's allowance is the feedback allowance when it opened, shortened by later merges.
