@@ -159,6 +159,10 @@ def _config(settings: Settings) -> dict[str, Any]:
         "web_stats_enabled": False,
         "web_metrics_enabled": False,
         "web_in_thread": False,
+        # Replay holds inputs unacked in the SLA stage's reorder buffer until stream time reaches them;
+        # waiting for every unacked event would block shutdown and rebalances for good. Every stage is
+        # idempotent on re-delivery (replays re-emit what they emitted), so nothing is lost by it.
+        "stream_wait_empty": settings.sla_clock != "event",
     }
 
 
