@@ -13,11 +13,13 @@ from typing import Any
 import faust
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from streams import metrics
 from streams.clock import Clock, make_clock
 from streams.codec import AvroCodec, default_codec
 from streams.logic.dedup import DAY_MS, HOUR_MS, DedupConfig
 from streams.logic.sla_policy import Policy, load_policy
 from streams.logic.tasks import StageConfig
+from streams.outputs import Outputs, OutputSink, new_app
 from streams.settings import Settings
 from streams.topics import (
     ALERTS_DLQ,
@@ -41,6 +43,7 @@ class Pipeline:
     settings: Settings
     codec: AvroCodec
     topics: dict[str, faust.TopicT]
+    outputs: OutputSink
     dedup: DedupConfig
     policy: Policy
     clock: Clock
@@ -68,7 +71,12 @@ def sla_config(settings: Settings) -> StageConfig:
 
 
 def create_app(
-    settings: Settings, *, store: str = "rocksdb://", http_api: bool = True, clock: Clock | None = None
+    settings: Settings,
+    *,
+    store: str = "rocksdb://",
+    http_api: bool = True,
+    clock: Clock | None = None,
+    outputs: OutputSink | None = None,
 ) -> Pipeline:
     """Build the app with every agent registered; the caller runs it with a Faust worker.
 
@@ -77,6 +85,7 @@ def create_app(
         store: the table store; `memory://` for agent tests with Faust's `test_context()`.
         http_api: mount the HTTP ingest API on the worker's web server.
         clock: the SLA clock; by default the one `settings.sla_clock` names.
+        outputs: where agents produce; by default librdkafka flushed before every commit.
 
     Raises:
         PolicyError: the SLA policy file is missing or invalid (the worker does not start).
@@ -90,20 +99,55 @@ def create_app(
             idle_ms=int(settings.sla_idle_input_seconds * 1000),
         )
     app_id = APP_NAME if not settings.topic_prefix else f"{settings.topic_prefix}{APP_NAME}"
-    app = faust.App(app_id, **{**_config(settings), "store": store})
+    outputs = outputs or Outputs(settings)
+    app = new_app(app_id, outputs, **{**_config(settings), "store": store})
     _metrics_page(app)
     if http_api:
         _mount_ingest_api(app, settings)
     topics = {spec.name: _topic(app, settings, spec.name) for spec in _TOPICS}
     pipeline = Pipeline(
-        app, settings, default_codec(), topics, dedup_config(settings), policy, clock, sla_config(settings)
+        app,
+        settings,
+        default_codec(),
+        topics,
+        outputs,
+        dedup_config(settings),
+        policy,
+        clock,
+        sla_config(settings),
     )
     # Imported here: the agent modules register on the app they are given.
     from streams.agents import dedup, sla
 
     dedup.attach(pipeline)
     sla.attach(pipeline)
+    _lag_metric(pipeline)
     return pipeline
+
+
+LAG_INTERVAL_SECONDS = 5.0
+
+
+def _lag_metric(pipeline: Pipeline) -> None:
+    """Export each actively owned input partition's lag (RiskAlertConsumerLagHigh reads it)."""
+    from streams.agents import dedup, sla
+
+    stages = {pipeline.settings.topic(name): stage.STAGE for stage in (dedup, sla) for name in stage.INPUTS}
+
+    async def consumer_lag() -> None:
+        consumer = pipeline.app.consumer
+        metrics.CONSUMER_LAG.clear()  # partitions revoked since the last round disappear
+        for tp in pipeline.app.assignor.assigned_actives():
+            stage = stages.get(tp.topic)
+            # faust keeps its committed offsets (next offset to read) without a public accessor.
+            committed = consumer._committed_offset.get(tp)  # type: ignore[attr-defined]
+            highwater = consumer.highwater(tp)
+            if stage is None or highwater is None:
+                continue
+            lag = max(0, highwater - (committed or 0))
+            metrics.CONSUMER_LAG.labels(stage, tp.topic, str(tp.partition)).set(lag)
+
+    pipeline.app.timer(LAG_INTERVAL_SECONDS, name="consumer_lag")(consumer_lag)
 
 
 def _metrics_page(app: faust.App) -> None:

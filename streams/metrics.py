@@ -82,3 +82,9 @@ SLA_REPLAYED_INPUTS = Counter(
     "riskalert_sla_replayed_inputs_total",
     "Inputs the SLA stage processed again after a restart; their remembered outputs were re-emitted.",
 )
+CONSUMER_LAG = Gauge(
+    "riskalert_consumer_lag_records",
+    "Records between the committed offset and the high-water mark, per input partition this worker "
+    "actively owns.",
+    ["stage", "topic", "partition"],
+)

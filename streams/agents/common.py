@@ -122,7 +122,7 @@ async def dead_letter_at(
     }
     value_bytes = pipeline.codec.encode("DeadLetter", letter)
     key = f"{where.topic}:{where.partition}:{where.offset}".encode()
-    pipeline.topics["alerts.dlq"].send_soon(key=key, value=value_bytes)
+    pipeline.outputs.send("alerts.dlq", key, value_bytes)
     metrics.AGENT_EVENTS.labels(stage, "dead_letter").inc()
     metrics.DEAD_LETTERS.labels(stage, reason).inc()
     log.error("%s: dead-lettered %s (%s): %s", stage, where, reason, error)
@@ -139,10 +139,11 @@ def decode(pipeline: Pipeline, event: EventT[Any]) -> tuple[str, dict[str, Any]]
 async def send(pipeline: Pipeline, topic: str, key: str, record_type: str, record: dict[str, Any]) -> None:
     """Encode and queue one record, keyed as given.
 
-    Queued, not awaited: Faust flushes the producer before it commits the input offsets, so an output
-    is delivered before its input counts as processed (at-least-once), without a wait per record.
+    Queued, not awaited: outputs are flushed before Faust commits the input offsets
+    (`streams/outputs.py`), so an output is delivered before its input counts as processed
+    (at-least-once), without a wait per record.
     """
-    pipeline.topics[topic].send_soon(key=key.encode(), value=pipeline.codec.encode(record_type, record))
+    pipeline.outputs.send(topic, key.encode(), pipeline.codec.encode(record_type, record))
 
 
 def _where(event: EventT[Any]) -> str:

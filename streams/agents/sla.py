@@ -245,7 +245,7 @@ class SlaStage:
     def _send_tick(self, partition: int, task_id: str, due_at: int, sent_at: int) -> None:
         tick = {"task_id": task_id, "due_at": due_at, "sent_at": sent_at}
         value = self.pipeline.codec.encode("SlaTick", tick)
-        self.pipeline.topics["sla.ticks"].send_soon(key=task_id.encode(), value=value, partition=partition)
+        self.pipeline.outputs.send("sla.ticks", task_id.encode(), value, partition)
         metrics.SLA_TICKS.inc()
 
     async def rebuild_index(self) -> None:

@@ -10,10 +10,13 @@ iff completed by its due time. A later step's event completes the earlier steps 
 from __future__ import annotations
 
 import random
+import re
 import time
+import urllib.request
 from pathlib import Path
 from typing import Any
 
+from streams.app import LAG_INTERVAL_SECONDS
 from streams.codec import default_codec
 from streams.logic.sla_policy import load_policy
 from streams.partitioning import kafka_partition
@@ -305,8 +308,26 @@ def test_live_clock_emits_breaches_on_time(isolated: Settings, tmp_path: Path) -
         while time.monotonic() < deadline and len(breaches) < expected_breaches:
             breaches = [e for e in sla_events(isolated) if e["kind"] == "BREACHED"]
             time.sleep(1)
+        time.sleep(LAG_INTERVAL_SECONDS + 1)
+        with urllib.request.urlopen(f"http://127.0.0.1:{worker.port}/metrics", timeout=10) as response:
+            exported = response.read().decode()
     finally:
         worker.stop()
+    assert f"riskalert_sla_breach_detection_delay_seconds_count {float(len(breaches))}" in exported
+    breached = re.findall(
+        r'riskalert_sla_events_total\{kind="BREACHED",level="(\w+)",station="([\w-]+)",step="(\w+)"\} (\S+)',
+        exported,
+    )
+    assert sum(float(count) for *_, count in breached) == len(breaches)
+    # Lag per actively owned input partition, labelled by stage; everything was consumed.
+    lags = re.findall(
+        r'riskalert_consumer_lag_records\{partition="(\d)",stage="(\w+)",topic="([^"]+)"\} (\S+)', exported
+    )
+    assert {(stage, topic) for _, stage, topic, _ in lags} >= {
+        ("sla", isolated.topic("tasks")),
+        ("dedup", isolated.topic("alerts.raw")),
+    }
+    assert all(float(lag) == 0 for *_, lag in lags)
     assert len({e["event_id"] for e in breaches}) == expected_breaches
     delays = sorted(e["detected_at"] - e["due_at"] for e in breaches)
     assert delays[0] > 0  # never early

@@ -21,21 +21,34 @@ from tests.unit.logic.test_dedup import T0, alert
 Sent = list[tuple[str, str, str, dict[str, Any]]]
 
 
+class CapturedOutputs:
+    """Stands in for `streams.outputs.Outputs`: records what the agents produce, decoded."""
+
+    def __init__(self) -> None:
+        self.sent: Sent = []
+        self.codec = default_codec()
+
+    def send(self, topic: str, key: bytes, value: bytes, partition: int | None = None) -> None:
+        record_type, record = self.codec.decode(value)
+        self.sent.append((topic, key.decode(), record_type, record))
+
+    async def flush(self) -> None:
+        """Nothing is buffered."""
+
+
 @pytest.fixture
 def pipeline(tmp_path: Path) -> tuple[Pipeline, Sent]:
     settings = Settings(home=tmp_path, topic_prefix="unit.")
+    outputs = CapturedOutputs()
     # Event time with no lateness: the tests' fixed timestamps decide what is due, not the wall clock.
-    built = create_app(settings, store="memory://", http_api=False, clock=EventClock(0))
-    sent: Sent = []
-    codec = default_codec()
-    for name, topic in built.topics.items():
-
-        def capture(*, key: bytes, value: bytes, name: str = name, **_: Any) -> None:
-            record_type, record = codec.decode(value)
-            sent.append((name, key.decode(), record_type, record))
-
-        topic.send_soon = capture  # type: ignore[method-assign]  # capture outputs instead of producing
-    return built, sent
+    built = create_app(
+        settings,
+        store="memory://",
+        http_api=False,
+        clock=EventClock(0),
+        outputs=outputs,  # type: ignore[arg-type]
+    )
+    return built, outputs.sent
 
 
 def _agent(pipeline: Pipeline, name: str) -> Any:
