@@ -119,8 +119,10 @@ def create_app(
     # Imported here: the agent modules register on the app they are given.
     from streams.agents import dedup, sla
 
-    dedup.attach(pipeline)
-    sla.attach(pipeline)
+    if "dedup" in settings.worker_stages:
+        dedup.attach(pipeline)
+    if "sla" in settings.worker_stages:
+        sla.attach(pipeline)
     _lag_metric(pipeline)
     return pipeline
 

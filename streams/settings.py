@@ -186,6 +186,10 @@ class Settings(BaseSettings):
     worker_session_timeout_seconds: float = Field(
         20, ge=6, le=300, description="how soon a dead worker's partitions move to another worker"
     )
+    worker_stages: list[Literal["dedup", "sla"]] = Field(
+        ["dedup", "sla"],  # pydantic copies a mutable default per instance
+        description='stages this worker runs, as JSON, e.g. ["dedup"]: one stage per process scales apart',
+    )
     worker_event_loop: Literal["uvloop", "asyncio"] = Field(
         "uvloop", description="the worker's event loop (uvloop is faster; asyncio for debugging)"
     )

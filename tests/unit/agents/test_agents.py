@@ -157,3 +157,19 @@ def test_sla_agent_checks_deadlines_on_a_tick(pipeline: tuple[Pipeline, Sent]) -
     assert kinds == ["reception:1:AT_RISK_50", "reception:1:AT_RISK_75", "reception:1:MET"]
     stamped = [record["detected_at"] - T0 for topic, _, _, record in sent if topic == "sla.events"]
     assert stamped == [30_001, 45_001, 50_000]
+
+
+def test_a_worker_runs_only_the_stages_it_is_given(tmp_path: Path) -> None:
+    settings = Settings(home=tmp_path, topic_prefix="unit.", worker_stages=["dedup"])
+    built = create_app(settings, store="memory://", http_api=False, outputs=CapturedOutputs())
+    assert sorted(agent.name.rsplit(".", 1)[-1] for agent in built.app.agents.values()) == ["dedup"]
+    everything = create_app(
+        Settings(home=tmp_path, topic_prefix="unit2."),
+        store="memory://",
+        http_api=False,
+        outputs=CapturedOutputs(),
+    )
+    assert sorted(agent.name.rsplit(".", 1)[-1] for agent in everything.app.agents.values()) == [
+        "dedup",
+        "sla",
+    ]
