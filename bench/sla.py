@@ -28,8 +28,9 @@ from streams.codec import default_codec
 from streams.producer import CheckedProducer
 from streams.settings import Settings
 from tests.integration.kafka_io import read_all, topic_size
-from tests.integration.test_worker_sla import STATIONS, _task, produce, scenario
+from tests.integration.test_worker_sla import STATIONS, produce, scenario
 from tests.integration.workers import WorkerProcess
+from tests.support import task_record
 
 # Every step due 4 s after creation: three check times per task (50 %, 75 %, 100 %), like any policy
 # whose steps share thresholds; the load is new tasks, ticks and four SLA events per check.
@@ -58,7 +59,7 @@ def live(settings: Settings, rate: int, seconds: int, tmp: Path) -> tuple[list[i
             while n > (time.monotonic() - start) * rate:
                 time.sleep(0.001)
             now = time.time_ns() // 1_000_000
-            task = _task(f"L{uuid.uuid4().hex[:20]}", now, "HIGH", STATIONS[n % len(STATIONS)])
+            task = task_record(f"L{uuid.uuid4().hex[:20]}", now, station_code=STATIONS[n % len(STATIONS)])
             producer.produce(
                 settings.topic("tasks"), key=task["task_id"].encode(), value=codec.encode("Task", task)
             )

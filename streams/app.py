@@ -22,14 +22,8 @@ from streams.logic.tasks import StageConfig
 from streams.outputs import Outputs, OutputSink, new_app
 from streams.settings import Settings
 from streams.topics import (
-    ALERTS_DLQ,
-    ALERTS_RAW,
-    PERSONS_FACTS,
-    SLA_EVENTS,
-    SLA_TICKS,
     TASKS,
     TASKS_EVENTS,
-    VICTIMS_HISTORY,
 )
 
 APP_NAME = "riskalert"
@@ -37,12 +31,11 @@ APP_NAME = "riskalert"
 
 @dataclass(frozen=True)
 class Pipeline:
-    """What the agents share: settings, codec, Faust topics, the dedup windows, the SLA policy and clock."""
+    """What the agents share: settings, codec, outputs, the dedup windows, the SLA policy and clock."""
 
     app: faust.App
     settings: Settings
     codec: AvroCodec
-    topics: dict[str, faust.TopicT]
     outputs: OutputSink
     dedup: DedupConfig
     policy: Policy
@@ -104,12 +97,10 @@ def create_app(
     _metrics_page(app)
     if http_api:
         _mount_ingest_api(app, settings)
-    topics = {spec.name: _topic(app, settings, spec.name) for spec in _TOPICS}
     pipeline = Pipeline(
         app,
         settings,
         default_codec(),
-        topics,
         outputs,
         dedup_config(settings),
         policy,
@@ -133,17 +124,16 @@ LAG_INTERVAL_SECONDS = 5.0
 def _lag_metric(pipeline: Pipeline) -> None:
     """Export each actively owned input partition's lag (RiskAlertConsumerLagHigh reads it)."""
     from streams.agents import dedup, sla
+    from streams.agents.common import committed_offset
 
     stages = {pipeline.settings.topic(name): stage.STAGE for stage in (dedup, sla) for name in stage.INPUTS}
 
     async def consumer_lag() -> None:
-        consumer = pipeline.app.consumer
         metrics.CONSUMER_LAG.clear()  # partitions revoked since the last round disappear
         for tp in pipeline.app.assignor.assigned_actives():
             stage = stages.get(tp.topic)
-            # faust keeps its committed offsets (next offset to read) without a public accessor.
-            committed = consumer._committed_offset.get(tp)  # type: ignore[attr-defined]
-            highwater = consumer.highwater(tp)
+            committed = committed_offset(pipeline.app, tp)
+            highwater = pipeline.app.consumer.highwater(tp)
             if stage is None or highwater is None:
                 continue
             lag = max(0, highwater - (committed or 0))
@@ -167,14 +157,6 @@ def _mount_ingest_api(app: faust.App, settings: Settings) -> None:
 
     # faust's aiohttp driver exposes its aiohttp Application as `web_app`; the base type does not declare it.
     app.web.web_app.add_subapp(API_PREFIX, create_ingest_subapp(settings))  # type: ignore[attr-defined]
-
-
-_TOPICS = (ALERTS_RAW, ALERTS_DLQ, TASKS, TASKS_EVENTS, SLA_TICKS, SLA_EVENTS, VICTIMS_HISTORY, PERSONS_FACTS)
-
-
-def _topic(app: faust.App, settings: Settings, name: str) -> faust.TopicT:
-    # Raw bytes both ways: agents decode themselves, so a bad record is dead-lettered with its position.
-    return app.topic(settings.topic(name), key_serializer="raw", value_serializer="raw", internal=False)
 
 
 def _config(settings: Settings) -> dict[str, Any]:

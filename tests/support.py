@@ -29,3 +29,39 @@ def ms_ago(minutes: float) -> int:
     import time
 
     return int((time.time() - minutes * 60) * 1000)
+
+
+def task_record(task_id: str, created_at: int, **changes: object) -> dict[str, object]:
+    """A valid Task record (version 1, HIGH, one JZZ warning), with `changes` applied."""
+    task: dict[str, object] = {
+        "task_id": task_id,
+        "version": 1,
+        "person_key": f"p-{task_id}",
+        "person_flagged": False,
+        "level": "HIGH",
+        "base_level": "HIGH",
+        "level_raised_for_prior_victim": False,
+        "fraud_type": "FAKE_INVESTMENT",
+        "station_code": "370202-PS01",
+        "region_code": "370202",
+        "sources": ["JZZ"],
+        "alert_keys": [f"JZZ:{task_id}"],
+        "first_alert_key": f"JZZ:{task_id}",
+        "created_at": created_at,
+        "updated_at": created_at,
+        "status": "OPEN",
+        "closed_at": None,
+        "amount_at_risk_fen": 100_000,
+        "masked_name": "张*",
+        "masked_phone": None,
+        "age_band": "AGE_45_59",
+        "resident_type": "LOCAL",
+        "prior_victim": False,
+        "prior_case_count": 0,
+        "prior_loss_total_fen": 0,
+        "last_case_at": None,
+        "relatives_with_history": 0,
+        "prior_warnings_90d": 0,
+        "prior_fraud_types": [],
+    }
+    return {**task, **changes}

@@ -161,3 +161,13 @@ def _reason(exc: Exception) -> str:
 
 def _describe(exc: Exception) -> str:
     return f"{type(exc).__name__}: {exc}"[:1000]
+
+
+def committed_offset(app: Any, tp: Any) -> int | None:
+    """The offset the worker last committed for a partition (the next one to read), if any.
+
+    faust keeps it in `Consumer._committed_offset` and has no public accessor; this is the one place
+    riskalert reads it.
+    """
+    offsets = app.consumer._committed_offset
+    return offsets.get(tp)  # type: ignore[no-any-return]  # faust types the mapping loosely

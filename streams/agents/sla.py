@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 from faust.types import TP
 
 from streams import metrics
-from streams.agents.common import Where, dead_letter_at, decode, handle, send
+from streams.agents.common import Where, committed_offset, dead_letter_at, decode, handle, send
 from streams.logic import tasks as logic
 from streams.logic.deadlines import DeadlineIndex
 from streams.logic.reorder import ReorderBuffer
@@ -125,7 +125,6 @@ class SlaStage:
     # --- Handlers: load, replay or apply the logic, finish -------------------------------------------
 
     async def _on_task(self, event: EventT[Any], task: dict[str, Any], now: int) -> None:
-        self.clock.observe(event.message.partition, int(task["updated_at"]), event.message.topic)
         before, state = self._load(task["task_id"])
         if await self._replayed(event, task["task_id"], state):
             return
@@ -137,7 +136,6 @@ class SlaStage:
 
     async def _on_task_event(self, event: EventT[Any], record: dict[str, Any], now: int) -> None:
         message = event.message
-        self.clock.observe(message.partition, int(record["occurred_at"]), message.topic)
         before, state = self._load(record["task_id"])
         if await self._replayed(event, record["task_id"], state):
             return
@@ -215,9 +213,7 @@ class SlaStage:
     def _committed(self, position: str) -> bool:
         """Whether the consumer group committed past `topic:partition:offset` (never reprocessed)."""
         topic, partition, offset = position.rsplit(":", 2)
-        # faust keeps the offsets it committed (the next offset to read); it has no public accessor.
-        offsets = self.pipeline.app.consumer._committed_offset  # type: ignore[attr-defined]
-        committed = offsets.get(TP(topic, int(partition)))
+        committed = committed_offset(self.pipeline.app, TP(topic, int(partition)))
         return committed is not None and int(offset) < committed
 
     # --- Timer and rebalances -------------------------------------------------------------------------

@@ -59,10 +59,6 @@ class DeadlineIndex:
         for task_id, check_at in entries:
             self.schedule(task_id, check_at)
 
-    def partitions(self) -> set[int]:
-        """Partitions with anything scheduled."""
-        return {partition for partition, heap in self._heaps.items() if heap}
-
     def _compact(self) -> None:
         """Drop stale entries (a task rescheduled often leaves its old times in the heap)."""
         live = list(self._check_at.items())

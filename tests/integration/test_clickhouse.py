@@ -30,6 +30,7 @@ from streams.kpi.queries import CardThresholds
 from streams.kpi.report import Period, station_report, step_compliance
 from streams.settings import Settings, load_settings
 from tests.integration.cli import riskalert
+from tests.support import task_record
 
 CHINA = ZoneInfo("Asia/Shanghai")
 # Fixed dates, so the expected figures are fixed; the KPI databases keep rows for 20 years.
@@ -205,38 +206,15 @@ TASKS = {
 
 def _task(task_id: str, version: int, **changes: Any) -> dict[str, Any]:
     station, person, created = TASKS[task_id]
-    task = {
-        "task_id": task_id,
+    fields = {
         "version": version,
+        "updated_at": at(created) + version,
         "person_key": person,
         "person_flagged": person is None,
-        "level": "HIGH",
-        "base_level": "HIGH",
-        "level_raised_for_prior_victim": False,
-        "fraud_type": "FAKE_INVESTMENT",
         "station_code": station,
         "region_code": "R1",
-        "sources": ["JZZ"],
-        "alert_keys": [f"JZZ:{task_id}"],
-        "first_alert_key": f"JZZ:{task_id}",
-        "created_at": at(created),
-        "updated_at": at(created) + version,
-        "status": "OPEN",
-        "closed_at": None,
-        "amount_at_risk_fen": 100_000,
-        "masked_name": "张*",
-        "masked_phone": None,
-        "age_band": "AGE_45_59",
-        "resident_type": "LOCAL",
-        "prior_victim": False,
-        "prior_case_count": 0,
-        "prior_loss_total_fen": 0,
-        "last_case_at": None,
-        "relatives_with_history": 0,
-        "prior_warnings_90d": 0,
-        "prior_fraud_types": [],
     }
-    return {**task, **changes}
+    return task_record(task_id, at(created), **{**fields, **changes})
 
 
 def _event(task_id: str, kind: str, when: str, **fields: Any) -> dict[str, Any]:

@@ -24,7 +24,7 @@ from streams.producer import CheckedProducer
 from streams.settings import Settings
 from tests.integration.kafka_io import read_all
 from tests.integration.workers import WorkerProcess
-from tests.support import ms_ago
+from tests.support import ms_ago, task_record
 
 MIN = 60_000
 STEPS = ("reception", "dispatch", "verification", "feedback")
@@ -53,37 +53,15 @@ def _allowances(level: str) -> dict[str, int]:
 
 
 def _task(task_id: str, created: int, level: str, station: str, version: int = 1) -> dict[str, Any]:
-    return {
-        "task_id": task_id,
-        "version": version,
-        "person_key": f"p-{task_id}",
-        "person_flagged": False,
-        "level": level,
-        "base_level": level,
-        "level_raised_for_prior_victim": False,
-        "fraud_type": "FAKE_INVESTMENT",
-        "station_code": station,
-        "region_code": "370202",
-        "sources": ["JZZ"],
-        "alert_keys": [f"JZZ:{task_id}"],
-        "first_alert_key": f"JZZ:{task_id}",
-        "created_at": created,
-        "updated_at": created,
-        "status": "OPEN",
-        "closed_at": None,
-        "amount_at_risk_fen": 100_000,
-        "masked_name": "张*",
-        "masked_phone": "138****5678",
-        "age_band": "AGE_45_59",
-        "resident_type": "LOCAL",
-        "prior_victim": False,
-        "prior_case_count": 0,
-        "prior_loss_total_fen": 0,
-        "last_case_at": None,
-        "relatives_with_history": 0,
-        "prior_warnings_90d": 0,
-        "prior_fraud_types": [],
-    }
+    return task_record(
+        task_id,
+        created,
+        version=version,
+        level=level,
+        base_level=level,
+        station_code=station,
+        masked_phone="138****5678",
+    )
 
 
 def _event(task_id: str, kind: str, at: int, n: int) -> dict[str, Any]:
