@@ -186,9 +186,10 @@ class Settings(BaseSettings):
     worker_session_timeout_seconds: float = Field(
         20, ge=6, le=300, description="how soon a dead worker's partitions move to another worker"
     )
-    worker_stages: list[Literal["dedup", "sla"]] = Field(
+    worker_stages: list[Literal["dedup", "sla", "sink"]] = Field(
         ["dedup", "sla"],  # pydantic copies a mutable default per instance
-        description='stages this worker runs, as JSON, e.g. ["dedup"]: one stage per process scales apart',
+        description='stages this worker runs, as JSON, e.g. ["dedup"]: one stage per process scales apart; '
+        '["sink"] runs the ClickHouse sink, which must run alone (its own consumer group)',
     )
     worker_event_loop: Literal["uvloop", "asyncio"] = Field(
         "uvloop", description="the worker's event loop (uvloop is faster; asyncio for debugging)"
@@ -217,6 +218,26 @@ class Settings(BaseSettings):
     )
     agent_max_attempts: int = Field(3, ge=1, le=20, description="tries per event before dead-lettering")
 
+    # --- ClickHouse sink (`riskalert worker --stages sink`) ---------------------------------------
+    sink_batch_rows: int = Field(
+        10_000, ge=1, le=1_000_000, description="most records the sink inserts in one batch per partition"
+    )
+    sink_batch_seconds: float = Field(
+        1.0, gt=0, le=60, description="longest the sink waits to fill a batch before inserting what it has"
+    )
+    sink_retry_max_seconds: float = Field(
+        30, gt=0, le=600, description="longest pause between the sink's retries while ClickHouse fails"
+    )
+    sink_metrics_port: int = Field(
+        6067, ge=1, le=65535, description="sink worker HTTP port (/metrics, /v1/kpi)"
+    )
+    sink_migrate_on_start: bool = Field(
+        True, description="apply pending ClickHouse migrations when the sink worker starts"
+    )
+    sink_fault_file: Path | None = Field(
+        None, description="testing only: while this file exists every sink insert fails as if ClickHouse did"
+    )
+
     # --- Local stack (started by `riskalert stack up`) -------------------------------------------
     home: Path = Field(Path(".local"), description="data directory for the local stack, state and secrets")
     deploy_dir: Path = Field(PROJECT_ROOT / "deploy", description="directory holding the shipped configs")
@@ -226,7 +247,7 @@ class Settings(BaseSettings):
     prometheus_port: int = Field(9090, ge=1, le=65535, description="local Prometheus port")
     alertmanager_port: int = Field(9093, ge=1, le=65535, description="local Alertmanager port")
 
-    @field_validator("home", "deploy_dir", "worker_data_dir", "sla_policy")
+    @field_validator("home", "deploy_dir", "worker_data_dir", "sla_policy", "sink_fault_file")
     @classmethod
     def _absolute(cls, value: Path | None) -> Path | None:
         return None if value is None else value.expanduser().resolve()
@@ -284,6 +305,16 @@ class Settings(BaseSettings):
         if self.kpi_red_step_compliance > self.kpi_yellow_step_compliance:
             red, yellow = env_name("kpi_red_step_compliance"), env_name("kpi_yellow_step_compliance")
             raise ValueError(f"{red} must not be above {yellow}")
+        return self
+
+    @model_validator(mode="after")
+    def _check_sink_alone(self) -> Settings:
+        # The sink is its own consumer group: while ClickHouse is down it pauses, and in a shared group
+        # its stalled stream would stall the dedup and SLA stages reading the same topics.
+        if "sink" in self.worker_stages and len(set(self.worker_stages)) > 1:
+            raise ValueError(
+                f'{env_name("worker_stages")}: "sink" runs in a worker of its own, e.g. ["sink"]'
+            )
         return self
 
     @model_validator(mode="after")
