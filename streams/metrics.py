@@ -88,3 +88,40 @@ CONSUMER_LAG = Gauge(
     "actively owns.",
     ["stage", "topic", "partition"],
 )
+SINK_ROWS = Counter(
+    "riskalert_sink_rows_total",
+    "Rows the ClickHouse sink inserted, by table (a replayed batch ClickHouse dropped as a repeat counts "
+    "again; ClickHouse holds it once).",
+    ["table"],
+)
+SINK_BATCHES = Counter(
+    "riskalert_sink_batches_total",
+    "Batches the sink inserted, by table and cut: fresh, or journaled (re-cut after a restart at the "
+    "offsets planned before it).",
+    ["table", "cut"],
+)
+SINK_FAILURES = Counter(
+    "riskalert_sink_failures_total",
+    "Failed ClickHouse inserts, by table (sink_batches: the batch journal); each is retried, never dropped.",
+    ["table"],
+)
+SINK_INSERT_SECONDS = Histogram(
+    "riskalert_sink_insert_seconds",
+    "Time one successful batch insert took, by table.",
+    ["table"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
+)
+SINK_LAST_SUCCESS = Gauge(
+    "riskalert_sink_last_success_timestamp_seconds",
+    "Unix time of the last successful insert per table (the worker's start time until the first one).",
+    ["table"],
+)
+SINK_PAUSED = Gauge(
+    "riskalert_sink_paused",
+    "1 while the sink has paused consumption because ClickHouse is failing; 0 otherwise.",
+)
+END_TO_END_SECONDS = Histogram(
+    "riskalert_end_to_end_seconds",
+    "From a warning's issued_at to its row landing in ClickHouse (alerts table).",
+    buckets=(0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0, 3600.0),
+)
