@@ -108,12 +108,14 @@ def create_app(
         sla_config(settings),
     )
     # Imported here: the agent modules register on the app they are given.
-    from streams.agents import dedup, sla
+    from streams.agents import dedup, pager, sla
 
     if "dedup" in settings.worker_stages:
         dedup.attach(pipeline)
     if "sla" in settings.worker_stages:
         sla.attach(pipeline)
+    if "pager" in settings.worker_stages:
+        pager.attach(pipeline)
     _lag_metric(pipeline)
     return pipeline
 
@@ -123,10 +125,12 @@ LAG_INTERVAL_SECONDS = 5.0
 
 def _lag_metric(pipeline: Pipeline) -> None:
     """Export each actively owned input partition's lag (RiskAlertConsumerLagHigh reads it)."""
-    from streams.agents import dedup, sla
+    from streams.agents import dedup, pager, sla
     from streams.agents.common import committed_offset
 
-    stages = {pipeline.settings.topic(name): stage.STAGE for stage in (dedup, sla) for name in stage.INPUTS}
+    # The pager reads `tasks` too (one group, one committed offset): listed first, `tasks` stays sla's.
+    modules = (pager, dedup, sla)
+    stages = {pipeline.settings.topic(name): stage.STAGE for stage in modules for name in stage.INPUTS}
 
     async def consumer_lag() -> None:
         metrics.CONSUMER_LAG.clear()  # partitions revoked since the last round disappear

@@ -75,3 +75,16 @@ class InvalidIdentifierError(IngestError, ValueError):
 
     Validators turn it into a field error; it never escapes ingest.
     """
+
+
+class AlertmanagerError(RiskAlertError):
+    """Alertmanager could not be reached or did not accept the pager's alerts; the message says which.
+
+    Attributes:
+        rejected: Alertmanager answered 400: it refused the alerts as invalid, so sending the same
+            alerts again cannot succeed.
+    """
+
+    def __init__(self, message: str, *, rejected: bool = False) -> None:
+        super().__init__(message)
+        self.rejected = rejected

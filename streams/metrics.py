@@ -125,3 +125,25 @@ END_TO_END_SECONDS = Histogram(
     "From a warning's issued_at to its row landing in ClickHouse (alerts table).",
     buckets=(0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0, 3600.0),
 )
+PAGES = Counter(
+    "riskalert_pages_total",
+    "SLA alerts the pager pushed to Alertmanager, by kind (breach, at_risk) and outcome: sent (a firing "
+    "alert accepted for the first time by this worker), refreshed (a firing alert pushed again), resolved "
+    "(its resolution accepted), failed (in a push Alertmanager did not accept; retried).",
+    ["kind", "outcome"],
+)
+OPEN_TASKS = Gauge(
+    "riskalert_open_tasks",
+    "Open tasks (latest version not CLOSED) on the partitions this worker's pager actively owns, by level.",
+    ["level"],
+)
+PAGER_ALERTS = Gauge(
+    "riskalert_pager_alerts",
+    "SLA alerts the pager holds on its active partitions, by kind and state (firing, resolved: kept until "
+    "its task is purged).",
+    ["kind", "state"],
+)
+PAGER_PURGED = Counter(
+    "riskalert_pager_purged_tasks_total",
+    "Task entries the pager deleted from its table (closed and resolved, or idle).",
+)

@@ -151,6 +151,10 @@ class Settings(BaseSettings):
 
     # --- Alerting and metrics --------------------------------------------------------------------
     alertmanager_url: str = Field("http://127.0.0.1:9093", description="Alertmanager URL for the pager")
+    grafana_url: str | None = Field(
+        None,
+        description="Grafana base URL for task links in pages, e.g. https://grafana.example (unset: no link)",
+    )
     metrics_port: int = Field(6066, ge=1, le=65535, description="worker HTTP port (/metrics, API)")
 
     # --- Pseudonymisation ------------------------------------------------------------------------
@@ -186,8 +190,8 @@ class Settings(BaseSettings):
     worker_session_timeout_seconds: float = Field(
         20, ge=6, le=300, description="how soon a dead worker's partitions move to another worker"
     )
-    worker_stages: list[Literal["dedup", "sla", "sink"]] = Field(
-        ["dedup", "sla"],  # pydantic copies a mutable default per instance
+    worker_stages: list[Literal["dedup", "sla", "pager", "sink"]] = Field(
+        ["dedup", "sla", "pager"],  # pydantic copies a mutable default per instance
         description='stages this worker runs, as JSON, e.g. ["dedup"]: one stage per process scales apart; '
         '["sink"] runs the ClickHouse sink, which must run alone (its own consumer group)',
     )
@@ -217,6 +221,50 @@ class Settings(BaseSettings):
         0.1, gt=0, le=10, description="how often each worker's SLA timer looks for due deadlines"
     )
     agent_max_attempts: int = Field(3, ge=1, le=20, description="tries per event before dead-lettering")
+
+    # --- Pager stage (docs/operations.md, "Paging") ------------------------------------------------
+    pager_region: str = Field(
+        "",
+        description="region label of every SLA page; must equal the workers' Prometheus `region` target "
+        "label (empty: each task's region code)",
+    )
+    pager_at_risk_levels: list[Literal["CRITICAL", "HIGH", "MEDIUM", "LOW"]] = Field(
+        ["CRITICAL", "HIGH"],
+        description="levels whose AT_RISK_75 warnings are paged (RiskAlertSlaAtRisk), as JSON; [] for none",
+    )
+    pager_timer_interval_seconds: float = Field(
+        1.0, gt=0, le=60, description="how often each worker's pager pushes new, resolved and due alerts"
+    )
+    pager_resend_seconds: float = Field(
+        60,
+        gt=0,
+        le=3600,
+        description="how often a firing page is pushed again; Alertmanager resolves it 4 intervals after "
+        "the last push",
+    )
+    pager_request_timeout_seconds: float = Field(
+        5, gt=0, le=60, description="timeout of one POST to Alertmanager"
+    )
+    pager_retry_max_seconds: float = Field(
+        30, gt=0, le=600, description="longest pause between the pager's retries while Alertmanager fails"
+    )
+    pager_unknown_task_grace_seconds: float = Field(
+        5,
+        ge=0,
+        le=300,
+        description="how long a page whose task has not arrived yet waits for its masked name",
+    )
+    pager_resolved_retention_seconds: float = Field(
+        3600,
+        gt=0,
+        description="how long a closed task's pager entry is kept after its last change (its resolutions "
+        "are pushed meanwhile)",
+    )
+    pager_idle_retention_days: float = Field(
+        30,
+        gt=0,
+        description="how long the pager keeps an open task without firing pages after its last input",
+    )
 
     # --- ClickHouse sink (`riskalert worker --stages sink`) ---------------------------------------
     sink_batch_rows: int = Field(
@@ -271,7 +319,7 @@ class Settings(BaseSettings):
                 raise ValueError(f"{server.strip()!r} is not host:port")
         return value
 
-    @field_validator("alertmanager_url", "schema_registry_url")
+    @field_validator("alertmanager_url", "schema_registry_url", "grafana_url")
     @classmethod
     def _check_http_url(cls, value: str | None) -> str | None:
         parts = urlsplit(value) if value is not None else None

@@ -120,10 +120,11 @@ ALL_TOPICS: tuple[TopicSpec, ...] = (
     PERSONS_FACTS,
 )
 
-# Topics joined by one agent must have equal partition counts.
+# Topics joined by one agent must have equal partition counts: the SLA agent joins tasks, tasks.events
+# and sla.ticks; the pager joins tasks and sla.events.
 CO_PARTITIONED: tuple[tuple[TopicSpec, ...], ...] = (
     (ALERTS_RAW, VICTIMS_HISTORY, PERSONS_FACTS),
-    (TASKS, TASKS_EVENTS, SLA_TICKS),
+    (TASKS, TASKS_EVENTS, SLA_TICKS, SLA_EVENTS),
 )
 
 

@@ -3,16 +3,10 @@
 from __future__ import annotations
 
 import json
-import socket
 import subprocess
 import textwrap
-import threading
 import time
-import urllib.request
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,17 +14,24 @@ import pytest
 import yaml
 
 from streams.settings import PROJECT_ROOT, Settings
+from tests.integration.alertmanager import (
+    ALERTMANAGER_CONFIG,
+    ALERTMANAGER_DIR,
+    Alertmanager,
+    AlertmanagerProcess,
+    Webhooks,
+    shipped_config,
+    wait_for,
+    webhook_server,
+)
 
 DEPLOY = PROJECT_ROOT / "deploy"
-ALERTMANAGER_DIR = DEPLOY / "alertmanager"
-ALERTMANAGER_CONFIG = ALERTMANAGER_DIR / "alertmanager.yml"
 RULES_DIR = DEPLOY / "prometheus" / "rules"
 ROUTE_CASES: list[dict[str, Any]] = yaml.safe_load(
     (PROJECT_ROOT / "tests" / "alertmanager" / "routes.yml").read_text()
 )
 SLA_ALERTS = ("RiskAlertSlaBreach", "RiskAlertSlaAtRisk")
 LEVELS = ("CRITICAL", "HIGH", "MEDIUM", "LOW")
-PLACEHOLDER_WEBHOOK = "http://127.0.0.1:9095"
 
 
 def _tool(*argv: str) -> subprocess.CompletedProcess[str]:
@@ -191,98 +192,6 @@ def test_the_commented_wechat_and_email_examples_are_valid(tmp_path: Path) -> No
 # ---- a throw-away Alertmanager with the shipped config ----------------------------------------------
 
 
-@dataclass
-class Webhooks:
-    """Notifications received by the capture server: (receiver path, alert labels) per alert."""
-
-    received: list[tuple[str, dict[str, str]]] = field(default_factory=list)
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def task_keys(self, path: str | None = None) -> set[str]:
-        with self.lock:
-            return {labels.get("task_key", "") for p, labels in self.received if path in (None, p)}
-
-
-@dataclass
-class Alertmanager:
-    url: str
-    webhooks: Webhooks
-
-    def post(self, *alerts: dict[str, str], resolved: bool = False) -> None:
-        """POST alerts (label sets) as active from now, or as resolved a second ago.
-
-        Alertmanager sends a new group at once when its alert started more than group_wait ago, so
-        active alerts start now, like a fresh page.
-        """
-        now = datetime.now(UTC)
-        starts = now - timedelta(minutes=1) if resolved else now
-        ends = now - timedelta(seconds=1) if resolved else now + timedelta(hours=1)
-        body = [
-            {"labels": labels, "startsAt": starts.isoformat(), "endsAt": ends.isoformat()}
-            for labels in alerts
-        ]
-        request = urllib.request.Request(
-            f"{self.url}/api/v2/alerts",
-            data=json.dumps(body).encode(),
-            headers={"Content-Type": "application/json"},
-            method="POST",
-        )
-        with urllib.request.urlopen(request, timeout=10) as response:
-            assert response.status == 200
-
-    def alerts(self) -> list[dict[str, Any]]:
-        with urllib.request.urlopen(f"{self.url}/api/v2/alerts", timeout=10) as response:
-            return list(json.load(response))
-
-    def find(self, **labels: str) -> dict[str, Any]:
-        """The one alert whose labels include these."""
-        (alert,) = [a for a in self.alerts() if labels.items() <= a["labels"].items()]
-        return alert
-
-    def status_of(self, **labels: str) -> dict[str, Any]:
-        """The status (state, inhibitedBy, silencedBy) of the one alert whose labels include these."""
-        return dict(self.find(**labels)["status"])
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def _webhook_server(webhooks: Webhooks) -> ThreadingHTTPServer:
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            payload = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-            with webhooks.lock:
-                webhooks.received += [(self.path, alert["labels"]) for alert in payload["alerts"]]
-            self.send_response(200)
-            self.end_headers()
-
-        def log_message(self, format: str, *args: Any) -> None:  # no access log on stderr
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    return server
-
-
-def _wait_for(condition: Callable[[], bool], timeout_seconds: float, what: str) -> None:
-    deadline = time.monotonic() + timeout_seconds
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout_seconds}s waiting for {what}")
-        time.sleep(0.2)
-
-
-def _ready(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(f"{url}/-/ready", timeout=2) as response:
-            return int(response.status) == 200
-    except OSError:
-        return False
-
-
 @pytest.fixture(scope="module")
 def alertmanager(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Alertmanager]:
     """A private Alertmanager (not the stack's) on a free port, running the shipped config.
@@ -290,40 +199,15 @@ def alertmanager(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Alertmana
     Only the placeholder webhook URLs are changed, to a capture server, so that the tests can see
     which notifications were sent; routes, timings and inhibition rules are the shipped ones.
     """
-    base = tmp_path_factory.mktemp("alertmanager")
     webhooks = Webhooks()
-    server = _webhook_server(webhooks)
+    server = webhook_server(webhooks)
     capture = f"http://127.0.0.1:{server.server_address[1]}"
-    shipped = ALERTMANAGER_CONFIG.read_text()
-    assert PLACEHOLDER_WEBHOOK in shipped
-    config = yaml.safe_load(shipped.replace(PLACEHOLDER_WEBHOOK, capture))
-    config["templates"] = [str(ALERTMANAGER_DIR / "templates" / "*.tmpl")]
-    (base / "alertmanager.yml").write_text(yaml.safe_dump(config, allow_unicode=True))
-    port = _free_port()
-    url = f"http://127.0.0.1:{port}"
-    with (base / "alertmanager.log").open("w") as log:
-        process = subprocess.Popen(
-            [
-                "prometheus-alertmanager",
-                f"--config.file={base / 'alertmanager.yml'}",
-                f"--storage.path={base / 'data'}",
-                f"--web.listen-address=127.0.0.1:{port}",
-                "--cluster.listen-address=",
-            ],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
+    process = AlertmanagerProcess(tmp_path_factory.mktemp("alertmanager"), shipped_config(capture))
     try:
-        _wait_for(lambda: _ready(url) or process.poll() is not None, 30, "Alertmanager to be ready")
-        assert process.poll() is None, (base / "alertmanager.log").read_text()
-        yield Alertmanager(url, webhooks)
+        process.start()
+        yield Alertmanager(process.url, webhooks)
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
+        process.stop()
         server.shutdown()
 
 
@@ -355,7 +239,7 @@ def test_pipeline_down_mutes_the_sla_alerts_of_its_region_only_and_only_while_it
     )
     down = alertmanager.find(**_pipeline_down("110101"))["fingerprint"]
     muted = ("down-breach", "down-at-risk")
-    _wait_for(
+    wait_for(
         lambda: all(alertmanager.status_of(task_key=key)["state"] == "suppressed" for key in muted),
         10,
         "the SLA alerts of the down region muted",
@@ -369,7 +253,7 @@ def test_pipeline_down_mutes_the_sla_alerts_of_its_region_only_and_only_while_it
     }
 
     alertmanager.post(_pipeline_down("110101"), resolved=True)
-    _wait_for(
+    wait_for(
         lambda: alertmanager.status_of(task_key="down-breach")["state"] == "active", 10, "the mute to lift"
     )
     assert alertmanager.status_of(task_key="down-at-risk")["inhibitedBy"] == []
@@ -389,7 +273,7 @@ def test_a_breach_mutes_the_at_risk_warning_of_the_same_task_and_step_only(
         _sla("RiskAlertSlaAtRisk", "HIGH", "120102", "", station="PCS-02"),
     )
     at_risk_a = {"alertname": "RiskAlertSlaAtRisk", "task_key": "task-a"}
-    _wait_for(
+    wait_for(
         lambda: alertmanager.status_of(**at_risk_a)["state"] == "suppressed", 10, "task-a's warning muted"
     )
     assert alertmanager.status_of(**at_risk_a)["inhibitedBy"] == [alertmanager.find(**breach)["fingerprint"]]
@@ -402,15 +286,13 @@ def test_a_critical_breach_is_sent_at_once_a_muted_one_never_and_a_medium_one_wa
 ) -> None:
     alertmanager.post(_pipeline_down("130101"), _sla("RiskAlertSlaAtRisk", "LOW", "130101", "probe"))
     # The probe is muted once the inhibitor has seen the pipeline alert.
-    _wait_for(
-        lambda: alertmanager.status_of(task_key="probe")["state"] == "suppressed", 10, "the probe muted"
-    )
+    wait_for(lambda: alertmanager.status_of(task_key="probe")["state"] == "suppressed", 10, "the probe muted")
     alertmanager.post(
         _sla("RiskAlertSlaBreach", "CRITICAL", "130101", "muted-critical"),
         _sla("RiskAlertSlaBreach", "CRITICAL", "130102", "sent-critical"),
         _sla("RiskAlertSlaBreach", "MEDIUM", "130102", "digest-medium", station="PCS-02"),
     )
     webhooks = alertmanager.webhooks
-    _wait_for(lambda: "sent-critical" in webhooks.task_keys("/centre-duty"), 10, "the duty line notified")
+    wait_for(lambda: "sent-critical" in webhooks.task_keys("/centre-duty"), 10, "the duty line notified")
     time.sleep(2)  # the other groups were created with it; give a wrongly unmuted one time to show
     assert not {"muted-critical", "digest-medium", "probe"} & webhooks.task_keys()

@@ -37,6 +37,9 @@ class WorkerProcess:
             "RISKALERT_WORKER_DATA_DIR": str(data_dir),
             "RISKALERT_METRICS_PORT": str(self.port),
             "RISKALERT_WORKER_STANDBY_REPLICAS": "0",
+            # The pager runs in every worker; tests that do not look at pages keep them out of the
+            # stack's Alertmanager (nothing listens on the discard port: the pager retries quietly).
+            "RISKALERT_ALERTMANAGER_URL": "http://127.0.0.1:9",
             **(env or {}),
         }
         self.process: subprocess.Popen[bytes] | None = None
