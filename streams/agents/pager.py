@@ -74,6 +74,12 @@ def push_config(settings: Settings) -> PushConfig:
 def attach(pipeline: Pipeline) -> PagerStage:
     """Register the pager table, agent and timer on the pipeline's app."""
     settings, app = pipeline.settings, pipeline.app
+    if settings.sla_clock == "event":
+        log.warning(
+            "pager: this worker replays with the event clock; its SLA events will be paged to %s. "
+            'Replay without the pager: RISKALERT_WORKER_STAGES=\'["dedup", "sla"]\'',
+            settings.alertmanager_url,
+        )
     table = app.Table(
         "pager_tasks",
         default=None,
