@@ -65,3 +65,65 @@ def task_record(task_id: str, created_at: int, **changes: object) -> dict[str, o
         "prior_fraud_types": [],
     }
     return {**task, **changes}
+
+
+def alert_record(n: int, issued_at: int, **changes: object) -> dict[str, object]:
+    """A valid, pseudonymised RawAlert (as ingest writes it) for warning `n`, with `changes` applied."""
+    alert: dict[str, object] = {
+        "alert_key": f"JZZ:JZZ-{n:08d}",
+        "source": "JZZ",
+        "source_alert_id": f"JZZ-{n:08d}",
+        "issued_at": issued_at,
+        "ingested_at": issued_at + 1500,
+        "level": "HIGH",
+        "fraud_type": "FAKE_INVESTMENT",
+        "station_code": f"370202-PS{n % 12 + 1:02d}",
+        "region_code": "370202",
+        "person_key": f"{n:064x}",
+        "person_key_kind": "ID_NUMBER",
+        "masked_name": "张*",
+        "masked_phone": "138****5678",
+        "age_band": "AGE_60_PLUS",
+        "resident_type": "LOCAL",
+        "amount_at_risk_fen": 100_000 + n,
+        "suspect_account_hash": None,
+        "channel": "CALL",
+        "extras": {},
+    }
+    return {**alert, **changes}
+
+
+def task_event_record(
+    task_id: str, n: int, kind: str, occurred_at: int, **changes: object
+) -> dict[str, object]:
+    """A valid TaskEvent of `kind` (RECEIVED, DISPATCHED, ...) for a task, with `changes` applied."""
+    event: dict[str, object] = {
+        "event_id": f"{task_id}-{n:03d}",
+        "task_id": task_id,
+        "type": kind,
+        "occurred_at": occurred_at,
+        "ingested_at": occurred_at + 500,
+    }
+    return {**event, **changes}
+
+
+def sla_event_record(task_id: str, step: str, kind: str, due_at: int, **changes: object) -> dict[str, object]:
+    """A valid SlaEvent (cycle 1) of a task's step, with `changes` applied."""
+    event: dict[str, object] = {
+        "event_id": f"{task_id}:{step}:1:{kind}",
+        "task_id": task_id,
+        "step": step,
+        "cycle": 1,
+        "kind": kind,
+        "due_at": due_at,
+        "detected_at": due_at,
+        "completed_at": None,
+        "implied": False,
+        "overdue_by_ms": 0,
+        "level": "HIGH",
+        "station_code": "370202-PS01",
+        "region_code": "370202",
+        "fraud_type": "FAKE_INVESTMENT",
+        "sources": ["JZZ"],
+    }
+    return {**event, **changes}

@@ -73,11 +73,11 @@ async def handle(
             metrics.AGENT_SECONDS.labels(stage).observe(time.perf_counter() - started)
             return
         except PERMANENT as exc:
-            await dead_letter(pipeline, stage, event, _reason(exc), _describe(exc))
+            await dead_letter(pipeline, stage, event, reason_code(exc), describe(exc))
             return
         except Exception as exc:  # anything else may be transient (broker, registry): retry, then give up
             if attempt == attempts:
-                await dead_letter(pipeline, stage, event, "retries_exhausted", _describe(exc))
+                await dead_letter(pipeline, stage, event, "retries_exhausted", describe(exc))
                 return
             log.warning("%s: attempt %d/%d failed at %s: %s", stage, attempt, attempts, _where(event), exc)
             await asyncio.sleep(RETRY_BASE_SECONDS * 2 ** (attempt - 1))
@@ -151,7 +151,8 @@ def _where(event: EventT[Any]) -> str:
     return f"topic {message.topic} partition {message.partition} offset {message.offset}"
 
 
-def _reason(exc: Exception) -> str:
+def reason_code(exc: Exception) -> str:
+    """The dead-letter reason code of an exception that failed a record."""
     if isinstance(exc, DecodeError):
         return f"decode_{exc.reason}"
     if isinstance(exc, CodecError):
@@ -159,7 +160,8 @@ def _reason(exc: Exception) -> str:
     return "bad_record"
 
 
-def _describe(exc: Exception) -> str:
+def describe(exc: Exception) -> str:
+    """An exception as a one-line dead-letter error, at most 1,000 characters."""
     return f"{type(exc).__name__}: {exc}"[:1000]
 
 
