@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import faust
-from clickhouse_connect.driver.client import Client
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from streams import metrics
@@ -71,7 +70,6 @@ def create_app(
     http_api: bool = True,
     clock: Clock | None = None,
     outputs: OutputSink | None = None,
-    clickhouse: Client | None = None,
 ) -> Pipeline:
     """Build the app with every agent registered; the caller runs it with a Faust worker.
 
@@ -81,7 +79,6 @@ def create_app(
         http_api: mount the HTTP ingest API on the worker's web server.
         clock: the SLA clock; by default the one `settings.sla_clock` names.
         outputs: where agents produce; by default librdkafka flushed before every commit.
-        clickhouse: the sink's connected, migrated client; required when the worker runs the sink.
 
     Raises:
         PolicyError: the SLA policy file is missing or invalid (the worker does not start).
@@ -97,7 +94,7 @@ def create_app(
     outputs = outputs or Outputs(settings)
     app = new_app(app_id(settings), outputs, **{**_config(settings), "store": store})
     _metrics_page(app)
-    if http_api and not runs_sink(settings):
+    if http_api:
         _mount_ingest_api(app, settings)
     pipeline = Pipeline(
         app,
@@ -110,18 +107,16 @@ def create_app(
         sla_config(settings),
     )
     # Imported here: the agent modules register on the app they are given.
-    from streams.agents import dedup, pager, sink, sla
+    from streams.agents import dedup, pager, sla
 
+    if runs_sink(settings):
+        raise ValueError("the sink is not a Faust stage: streams.worker runs it (streams.agents.sink.run)")
     if "dedup" in settings.worker_stages:
         dedup.attach(pipeline)
     if "sla" in settings.worker_stages:
         sla.attach(pipeline)
     if "pager" in settings.worker_stages:
         pager.attach(pipeline)
-    if runs_sink(settings):
-        if clickhouse is None:
-            raise ValueError("the sink stage needs a ClickHouse client (streams.worker connects it)")
-        sink.attach(pipeline, clickhouse)
     _lag_metric(pipeline)
     return pipeline
 
@@ -142,12 +137,11 @@ LAG_INTERVAL_SECONDS = 5.0
 
 def _lag_metric(pipeline: Pipeline) -> None:
     """Export each actively owned input partition's lag (RiskAlertConsumerLagHigh reads it)."""
-    from streams.agents import dedup, pager, sink, sla
+    from streams.agents import dedup, pager, sla
     from streams.agents.common import committed_offset
 
-    # The sink's group reads some of the same topics: each worker runs either the sink or the others.
     # The pager reads `tasks` too (one group, one committed offset): listed first, `tasks` stays sla's.
-    modules = (sink,) if runs_sink(pipeline.settings) else (pager, dedup, sla)
+    modules = (pager, dedup, sla)
     stages = {pipeline.settings.topic(name): stage.STAGE for stage in modules for name in stage.INPUTS}
 
     async def consumer_lag() -> None:
@@ -183,12 +177,11 @@ def _mount_ingest_api(app: faust.App, settings: Settings) -> None:
 
 def _config(settings: Settings) -> dict[str, Any]:
     data_dir = settings.worker_data_dir or settings.home / "worker"
-    sink = runs_sink(settings)
     return {
         "broker": [f"kafka://{server.strip()}" for server in settings.kafka_bootstrap_servers.split(",")],
         "broker_credentials": _credentials(settings),
         "store": "rocksdb://",
-        "datadir": str(data_dir / "sink" if sink else data_dir),
+        "datadir": str(data_dir),
         "table_standby_replicas": settings.worker_standby_replicas,
         "topic_partitions": settings.topic_partitions,
         "topic_replication_factor": settings.topic_replication,
@@ -201,7 +194,7 @@ def _config(settings: Settings) -> dict[str, Any]:
         "broker_heartbeat_interval": min(3.0, settings.worker_session_timeout_seconds / 3),
         "consumer_auto_offset_reset": "earliest",
         "web_bind": "127.0.0.1",
-        "web_port": settings.sink_metrics_port if sink else settings.metrics_port,
+        "web_port": settings.metrics_port,
         "web_host": "127.0.0.1",
         # Faust's own pages that expose routing and table contents stay off: they would serve state.
         "web_router_enabled": False,
@@ -213,8 +206,7 @@ def _config(settings: Settings) -> dict[str, Any]:
         # Replay holds inputs unacked in the SLA stage's reorder buffer until stream time reaches them;
         # waiting for every unacked event would block shutdown and rebalances for good. Every stage is
         # idempotent on re-delivery (replays re-emit what they emitted), so nothing is lost by it.
-        # The sink likewise holds records unacked until their batch is inserted.
-        "stream_wait_empty": settings.sla_clock != "event" and not sink,
+        "stream_wait_empty": settings.sla_clock != "event",
     }
 
 

@@ -107,7 +107,19 @@ async def dead_letter_at(
     pipeline: Pipeline, stage: str, where: Where, value: bytes | None, reason: str, error: str
 ) -> None:
     """Write a record taken from `where` to the dead-letter topic, with the reason and a clear error."""
-    letter = {
+    value_bytes = pipeline.codec.encode("DeadLetter", dead_letter_record(stage, where, value, reason, error))
+    key = f"{where.topic}:{where.partition}:{where.offset}".encode()
+    pipeline.outputs.send("alerts.dlq", key, value_bytes)
+    metrics.AGENT_EVENTS.labels(stage, "dead_letter").inc()
+    metrics.DEAD_LETTERS.labels(stage, reason).inc()
+    log.error("%s: dead-lettered %s (%s): %s", stage, where, reason, error)
+
+
+def dead_letter_record(
+    stage: str, where: Where, value: bytes | None, reason: str, error: str
+) -> dict[str, Any]:
+    """The DeadLetter record of a record taken from `where`; past ingest it holds no raw identifier."""
+    return {
         "stage": stage,
         "reason": reason,
         "error": f"{stage} at {where}: {error}",
@@ -120,12 +132,6 @@ async def dead_letter_at(
         "redacted_payload": base64.b64encode(value or b"").decode()[:8192],
         "failed_at": time.time_ns() // 1_000_000,
     }
-    value_bytes = pipeline.codec.encode("DeadLetter", letter)
-    key = f"{where.topic}:{where.partition}:{where.offset}".encode()
-    pipeline.outputs.send("alerts.dlq", key, value_bytes)
-    metrics.AGENT_EVENTS.labels(stage, "dead_letter").inc()
-    metrics.DEAD_LETTERS.labels(stage, reason).inc()
-    log.error("%s: dead-lettered %s (%s): %s", stage, where, reason, error)
 
 
 def decode(pipeline: Pipeline, event: EventT[Any]) -> tuple[str, dict[str, Any]]:

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from functools import cache
+from operator import itemgetter
 from typing import Any
 
 Row = tuple[Any, ...]
@@ -236,8 +238,18 @@ def victim_case_row(record: Mapping[str, Any]) -> Row:
     return _pick("VictimRecord", record, VICTIM_CASE_COLUMNS)
 
 
+@cache
+def _getter(fields: tuple[str, ...]) -> Callable[[Mapping[str, Any]], Row]:
+    getter = itemgetter(*fields)
+    return getter if len(fields) > 1 else lambda record: (getter(record),)
+
+
 def _pick(record_type: str, record: Mapping[str, Any], fields: tuple[str, ...]) -> Row:
     """The values of `fields`, in order; a missing field takes its Avro default, if it has one."""
+    try:
+        return _getter(fields)(record)  # a decoded record has every field
+    except KeyError:
+        pass  # a record built by hand may leave out fields with a default
     defaults = AVRO_DEFAULTS[record_type]
     try:
         return tuple(record[name] if name in record else defaults[name] for name in fields)
