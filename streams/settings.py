@@ -385,6 +385,8 @@ class Settings(BaseSettings):
             "kafka_controller_port": self.kafka_controller_port,
             "prometheus_port": self.prometheus_port,
             "alertmanager_port": self.alertmanager_port,
+            "metrics_port": self.metrics_port,
+            "sink_metrics_port": self.sink_metrics_port,
         }
         if len(set(ports.values())) != len(ports):
             raise ValueError(f"local stack ports must differ: {ports}")

@@ -22,6 +22,7 @@ PROMETHEUS_BINARY = "prometheus"
 ALERTMANAGER_BINARY = "prometheus-alertmanager"  # Debian's name for the alertmanager binary
 PROMETHEUS_JOB = "prometheus"
 WORKER_JOB = "riskalert-worker"
+SINK_JOB = "riskalert-sink"
 
 
 def http_ready(url: str, timeout_seconds: float = 2.0) -> bool:
@@ -40,6 +41,7 @@ def render_prometheus_config(shipped: dict[str, Any], settings: Settings) -> dic
     targets = {
         PROMETHEUS_JOB: [f"127.0.0.1:{settings.prometheus_port}"],
         WORKER_JOB: [f"127.0.0.1:{settings.metrics_port}"],
+        SINK_JOB: [f"127.0.0.1:{settings.sink_metrics_port}"],
     }
     jobs = {job["job_name"]: job for job in config.get("scrape_configs", [])}
     for name, job_targets in targets.items():

@@ -39,10 +39,20 @@ def test_kafka_config_without_required_keys_is_refused(tmp_path: Path) -> None:
 
 
 def test_prometheus_config_gets_ports_and_rule_paths(tmp_path: Path) -> None:
-    settings = Settings(home=tmp_path, prometheus_port=19090, alertmanager_port=19093, metrics_port=16066)
+    settings = Settings(
+        home=tmp_path,
+        prometheus_port=19090,
+        alertmanager_port=19093,
+        metrics_port=16066,
+        sink_metrics_port=16067,
+    )
     rendered = render_prometheus_config(SHIPPED_PROMETHEUS, settings)
     jobs = {job["job_name"]: job["static_configs"][0]["targets"] for job in rendered["scrape_configs"]}
-    assert jobs == {"prometheus": ["127.0.0.1:19090"], "riskalert-worker": ["127.0.0.1:16066"]}
+    assert jobs == {
+        "prometheus": ["127.0.0.1:19090"],
+        "riskalert-worker": ["127.0.0.1:16066"],
+        "riskalert-sink": ["127.0.0.1:16067"],
+    }
     assert rendered["alerting"]["alertmanagers"][0]["static_configs"][0]["targets"] == ["127.0.0.1:19093"]
     assert rendered["rule_files"] == [str(PROJECT_ROOT / "deploy" / "prometheus" / "rules" / "*.yml")]
     # The shipped dict is not modified.
