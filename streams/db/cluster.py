@@ -9,8 +9,9 @@ For a cluster named `c`, each statement of a migration becomes:
   so readers and writers keep using the name `t`. The shard key is the statement's
   `-- shard by: <expr>` line (default `rand()`); tables joined by a view must share it.
   `non_replicated_deduplication_window` becomes `replicated_deduplication_window`.
-- `CREATE MATERIALIZED VIEW IF NOT EXISTS db.v TO db.t AS SELECT ... FROM db.s` -> `ON CLUSTER c`,
-  reading and writing the `_local` tables, so each shard aggregates the rows it holds.
+- `CREATE MATERIALIZED VIEW IF NOT EXISTS db.v [REFRESH ...] TO db.t AS SELECT ... FROM db.s` ->
+  `ON CLUSTER c`, reading and writing the `_local` tables, so each shard aggregates the rows it holds
+  (a refreshable view's REFRESH clause is kept).
 - `ALTER TABLE db.t ...` -> the same on `db.t_local`; column changes also on the Distributed `db.t`.
 - `DROP TABLE IF EXISTS db.t` -> both tables; `DROP VIEW IF EXISTS db.v` -> the view; all `ON CLUSTER c`.
 
@@ -35,7 +36,7 @@ _CREATE_TABLE = re.compile(
 )
 _CREATE_VIEW = re.compile(
     rf"^CREATE\s+MATERIALIZED\s+VIEW\s+IF\s+NOT\s+EXISTS\s+(?P<db>{_IDENT})\.(?P<view>{_IDENT})\s+"
-    rf"TO\s+(?P=db)\.(?P<target>{_IDENT})\s+AS\s+(?P<body>.*)$",
+    rf"(?:(?P<refresh>REFRESH\s.*?)\s+)?TO\s+(?P=db)\.(?P<target>{_IDENT})\s+AS\s+(?P<body>.*)$",
     re.I | re.S,
 )
 _ALTER = re.compile(rf"^ALTER\s+TABLE\s+(?P<db>{_IDENT})\.(?P<table>{_IDENT})\s+(?P<rest>.*)$", re.I | re.S)
@@ -116,9 +117,10 @@ def _create_view(match: re.Match[str], cluster: str) -> list[str]:
         lambda ref: f"{database}.{local_name(ref[1])}",
         match["body"],
     )
+    refresh = f"{match['refresh']} " if match["refresh"] else ""
     return [
         f"CREATE MATERIALIZED VIEW IF NOT EXISTS {database}.{match['view']} ON CLUSTER {cluster} "
-        f"TO {database}.{local_name(match['target'])} AS\n{body}"
+        f"{refresh}TO {database}.{local_name(match['target'])} AS\n{body}"
     ]
 
 

@@ -58,6 +58,18 @@ def test_materialized_view_reads_and_writes_local_tables() -> None:
     )
 
 
+def test_refreshable_view_keeps_its_refresh_clause() -> None:
+    [view] = cluster_statements(
+        "CREATE MATERIALIZED VIEW IF NOT EXISTS rk.cells_mv\nREFRESH EVERY 1 MINUTE TO rk.cells AS\n"
+        "SELECT day, count() AS tasks FROM rk.kpi_tasks FINAL GROUP BY day",
+        "prod",
+    )
+    assert view == (
+        "CREATE MATERIALIZED VIEW IF NOT EXISTS rk.cells_mv ON CLUSTER prod REFRESH EVERY 1 MINUTE "
+        "TO rk.cells_local AS\nSELECT day, count() AS tasks FROM rk.kpi_tasks_local FINAL GROUP BY day"
+    )
+
+
 def test_database_alter_and_drop() -> None:
     assert cluster_statements("CREATE DATABASE IF NOT EXISTS rk", "prod") == [
         "CREATE DATABASE IF NOT EXISTS rk ON CLUSTER prod"

@@ -92,12 +92,14 @@ def test_placeholders_are_filled_and_unknown_ones_name_the_file() -> None:
 def test_every_statement_is_idempotent() -> None:
     for name, sql in _all_statements():
         body = re.sub(r"^(\s*--[^\n]*\n)*", "", sql)
-        assert re.match(r"CREATE (TABLE|MATERIALIZED VIEW|DATABASE) IF NOT EXISTS ", body), (name, body[:60])
+        assert re.match(
+            r"(CREATE (TABLE|MATERIALIZED VIEW|DATABASE) IF NOT EXISTS|DROP (TABLE|VIEW) IF EXISTS) ", body
+        ), (name, body[:60])
 
 
 def test_every_table_has_the_retention_ttl_and_insert_deduplication() -> None:
     tables = [(name, sql) for name, sql in _all_statements() if "CREATE TABLE" in sql]
-    assert len(tables) == 8
+    assert len(tables) == 14
     for name, sql in tables:
         assert re.search(r"\nTTL .* \+ INTERVAL 1095 DAY\n", sql), (name, sql[:60])
         assert "non_replicated_deduplication_window = 1000" in sql, (name, sql[:60])
@@ -109,16 +111,41 @@ def test_timestamps_are_china_time_milliseconds() -> None:
             assert column_type == "DateTime64(3, 'Asia/Shanghai')", (name, column_type)
 
 
+IDEMPOTENT_AGGREGATES = {
+    "uniqExactState",
+    "uniqExactIfState",
+    "argMaxState",
+    "argMaxIfState",
+    "max",
+    "maxIf",
+    "min",
+    "minIf",
+    "groupBitOr",
+}
+
+
+def _views(refreshable: bool) -> list[str]:
+    bodies = [re.sub(r"^(\s*--[^\n]*\n)*", "", sql) for _, sql in _all_statements()]
+    views = [sql for sql in bodies if sql.startswith("CREATE MATERIALIZED VIEW")]
+    return [sql for sql in views if bool(re.search(r"\sREFRESH\s", sql.split(" AS\n", 1)[0])) == refreshable]
+
+
 def test_views_use_only_idempotent_aggregates() -> None:
     """A view sees replays and every task version: count() or sum() would count them twice."""
-    views = [sql for _, sql in _all_statements() if "MATERIALIZED VIEW" in sql]
-    assert len(views) == 4
+    views = _views(refreshable=False)
+    assert len(views) == 9
     for sql in views:
         used = set(re.findall(r"\b([A-Za-z]+)\(", sql.split(" AS\n", 1)[1]))
         aggregates = {name for name in used if re.match(r"(uniq|argM|max|min|sum|count|avg|any|group)", name)}
-        assert aggregates <= {"uniqExactState", "uniqExactIfState", "argMaxState", "argMaxIfState", "max"}, (
-            sql
-        )
+        assert aggregates <= IDEMPOTENT_AGGREGATES, sql
+
+
+def test_refreshable_views_count_only_merged_tasks() -> None:
+    """A refreshable view recomputes its table from scratch; it may count, over one row per task."""
+    views = _views(refreshable=True)
+    assert len(views) == 2
+    for sql in views:
+        assert "FROM rk.kpi_tasks FINAL" in sql, sql
 
 
 def test_plan_starts_with_the_bootstrap() -> None:
