@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
-from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -336,45 +335,57 @@ def db_migrate(ctx: click.Context, cluster: str | None, ttl_days: int | None, pr
 
 @cli.command("kpi")
 @click.option(
-    "--since",
-    type=click.DateTime(formats=["%Y-%m-%d"]),
+    "--from",
+    "first_day",
+    metavar="YYYY-MM-DD",
     default=None,
-    help="First day of the period (China time). [default: 7 days before today]",
+    help="First day of the period, China time (tasks created from then on). [default: 6 days before --to]",
 )
 @click.option(
-    "--until",
-    type=click.DateTime(formats=["%Y-%m-%d"]),
+    "--to",
+    "last_day",
+    metavar="YYYY-MM-DD",
     default=None,
-    help="Day after the period (excluded). [default: tomorrow, so today is included]",
+    help="Last day of the period, included. [default: today]",
 )
 @click.option("--station", default=None, help="One station's code. [default: every station]")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON lines, one per station.")
+@click.option(
+    "--level",
+    type=click.Choice(["CRITICAL", "HIGH", "MEDIUM", "LOW"], case_sensitive=False),
+    default=None,
+    help="Only tasks of this level (their current one). [default: every level]",
+)
+@click.option(
+    "--json", "as_json", is_flag=True, help="Print a JSON array: one object per station, then all stations."
+)
 @click.pass_context
 def kpi(
-    ctx: click.Context, since: datetime | None, until: datetime | None, station: str | None, as_json: bool
+    ctx: click.Context,
+    first_day: str | None,
+    last_day: str | None,
+    station: str | None,
+    level: str | None,
+    as_json: bool,
 ) -> None:
-    """Per-station KPIs and the red/yellow card ranking; thresholds from RISKALERT_KPI_*."""
-    import json
+    """Per-station KPIs and the red/yellow card ranking (docs/kpi.md); thresholds from RISKALERT_KPI_*.
 
-    from streams.db.client import connect
-    from streams.kpi.queries import CardThresholds
-    from streams.kpi.report import period_of, report_table, station_report
+    While another process owns the chDB path (the sink worker), its KPI API on 127.0.0.1 at
+    RISKALERT_SINK_METRICS_PORT answers instead.
+    """
+    from streams.kpi.report import report_json
+    from streams.kpi.request import parse_request
+    from streams.kpi.source import load_report
+    from streams.kpi.table import report_table
 
-    settings = settings_of(ctx)
     try:
-        period = period_of(since and since.date(), until and until.date())
+        request = parse_request(first_day, last_day, station, level)
     except ValueError as exc:
-        raise click.BadParameter(str(exc), param_hint="--since/--until") from exc
-    client = connect(settings)
-    try:
-        report = station_report(client, period, CardThresholds.from_settings(settings), station)
-    finally:
-        client.close()
+        raise click.BadParameter(str(exc), param_hint="--from/--to") from exc
+    report = load_report(settings_of(ctx), request)
     if as_json:
-        for row in report:
-            click.echo(json.dumps(row, ensure_ascii=False, default=str))
+        click.echo(report_json(report))
     else:
-        console.print(report_table(report, period))
+        console.print(report_table(report, request))
 
 
 def main() -> None:

@@ -1,16 +1,22 @@
-"""The KPIs as SQL, defined once. `riskalert kpi`, the tests and the dashboards run these texts.
+"""The KPIs as SQL, defined once. `riskalert kpi`, its HTTP API, the tests, the benchmark and the
+dashboards run these texts; docs/kpi.md explains every definition and choice.
 
-Every query takes ClickHouse query parameters:
-- `{since:Date}`, `{until:Date}`: the period, whole days in China time, `until` excluded;
+Every query takes the same ClickHouse query parameters (`period_parameters`):
+- `{first_day:Date}`, `{last_day:Date}`: the period, whole days in China time, both included;
 - `{station:String}`: one station's code, or '' for every station;
-- the ranking also takes the card thresholds (`CardThresholds`).
+- `{level:String}`: one level (CRITICAL, HIGH, MEDIUM, LOW), or '' for every level;
+- the ranking also takes the card thresholds (`CardThresholds.parameters`).
+For Grafana, bind them to `toDate($__fromTime)`, `toDate($__toTime)` and dashboard variables.
 
-Periods. SLA rates count the step units whose due time falls in the period (DOMAIN.md); task rates count
-the tasks created (warned) in the period, the closest a task has to "the relevant due time", since a
-task's due times all follow its creation by minutes to hours.
+What is counted, and how, is in migration 004: `kpi_tasks` holds one row per task (its facts kept
+current on insert), and refreshable views recompute the counts per cell (the tasks created on one
+China day at one station with one level) into `kpi_cells_recent` (last 40 days, every minute) and
+`kpi_cells_history` (older days, daily). These queries read cells only and turn counts into rates,
+so their cost follows the number of cells, not tasks.
 
-Counting. Every figure counts distinct deterministic ids (step units, tasks, persons), never rows, so
-replays, re-sent batches and task versions cannot inflate it (docs/clickhouse.md).
+The per-station queries return one row per station and, through `GROUPING SETS`, one more row for
+all stations together (`is_total = 1`, `station_code = ''`) computed by the same expressions: a
+total is never an average of station rates.
 """
 
 from __future__ import annotations
@@ -21,14 +27,15 @@ from typing import Any
 
 from streams.settings import Settings
 
-STEPS = ("RECEPTION", "DISPATCH", "VERIFICATION", "FEEDBACK")
-# The steps pooled into a station's step compliance for the ranking; feedback is ranked on its own.
-RANKED_STEPS = ("RECEPTION", "DISPATCH", "VERIFICATION")
-# Feedback outcomes that confirm a risk: everything but NO_RISK (UNKNOWN, an unreadable new symbol, is
-# left out of both sides of the dissuasion rate).
-RISK_CONFIRMED_OUTCOMES = ("DISSUADED", "ALREADY_DEFRAUDED", "UNREACHABLE", "REFUSED")
-
-_STATION_FILTER = "({station:String} = '' OR station_code = {station:String})"
+# Level ranks in kpi_tasks and the cells: the position in this list (0: unknown). Levels only rise.
+LEVELS_BY_RANK = ("LOW", "MEDIUM", "HIGH", "CRITICAL")
+LEVELS = tuple(reversed(LEVELS_BY_RANK))
+STEPS = ("reception", "dispatch", "verification")
+TIMED_STEPS = (*STEPS, "feedback")
+# Days read from kpi_cells_recent (refreshed over 40 days); older days from kpi_cells_history
+# (refreshed over the days before the last 30). A unit test keeps these in step with migration 004.
+RECENT_DAYS = 35
+TIME_QUANTILES = (0.5, 0.9)
 
 
 def _compose(template: str, **parts: str) -> str:
@@ -40,164 +47,172 @@ def _compose(template: str, **parts: str) -> str:
     return template
 
 
-# Step units per station and step: `due` = due time passed (MET, MET_LATE or BREACHED seen),
-# `met` = done by the due time (MET seen). Merging the states over days is a set union, so a unit whose
-# events fell on two days is still one unit.
-SLA_UNITS = _compose(
+_FILTERS = _compose(
     """
-SELECT
-    station_code,
-    step,
-    uniqExactMerge(due_units) AS due,
-    uniqExactMerge(met_units) AS met
-FROM kpi_sla_daily
-WHERE day >= {since:Date} AND day < {until:Date} AND <<STATION_FILTER>>
-GROUP BY station_code, step
+day BETWEEN {first_day:Date} AND {last_day:Date}
+    AND ({station:String} = '' OR station_code = {station:String})
+    AND ({level:String} = '' OR level_rank = indexOf([<<LEVELS>>], {level:String}))
 """,
-    STATION_FILTER=_STATION_FILTER,
+    LEVELS=", ".join(f"'{level}'" for level in LEVELS_BY_RANK),
 )
 
-# 签收/派发/核查/反馈及时率: per station and step.
-STEP_COMPLIANCE = _compose(
+# The cells of the period after the filters: recent days from kpi_cells_recent, older ones from
+# kpi_cells_history; the boundary lies inside both tables' windows, so no day is read twice or missed.
+CELLS_IN_PERIOD = _compose(
     """
-SELECT
-    station_code,
-    step,
-    due,
-    met,
-    if(due = 0, NULL, met / due) AS compliance
-FROM (<<SLA_UNITS>>)
-ORDER BY station_code, step
+SELECT *
+FROM kpi_cells_recent
+WHERE day >= toDate(now(), 'Asia/Shanghai') - <<RECENT_DAYS>> AND <<FILTERS>>
+UNION ALL
+SELECT *
+FROM kpi_cells_history
+WHERE day < toDate(now(), 'Asia/Shanghai') - <<RECENT_DAYS>> AND <<FILTERS>>
 """,
-    SLA_UNITS=SLA_UNITS,
+    RECENT_DAYS=str(RECENT_DAYS),
+    FILTERS=_FILTERS,
 )
 
 
-def _step_columns(step: str) -> str:
-    name = step.lower()
-    return (
-        f"sumIf(due, step = '{step}') AS {name}_due,\n"
-        f"    sumIf(met, step = '{step}') AS {name}_met,\n"
-        f"    if({name}_due = 0, NULL, {name}_met / {name}_due) AS {name}_compliance"
-    )
+def _sum_columns(names: tuple[str, ...]) -> str:
+    return ",\n    ".join(f"sum({name}) AS {name}" for name in names)
 
 
-_RANKED = ", ".join(f"'{step}'" for step in RANKED_STEPS)
-_STEP_COLUMNS = ",\n    ".join(_step_columns(step) for step in STEPS)
+def _step_rate(step: str) -> str:
+    """签收/派发/核查及时率: steps done by their due time ÷ steps whose due time has passed."""
+    return f"if({step}_due = 0, NULL, {step}_met / {step}_due) AS {step}_compliance"
 
-# Per station: each step's compliance, the pooled step compliance (reception, dispatch, verification:
-# unit keys include the step, so summing per-step distinct counts is exact) and the overdue feedback
-# rate (超期反馈率): feedback units whose due time passed without a feedback by then.
-STATION_SLA = _compose(
+
+# Every count-based KPI over a group of cells, each defined once here:
+# - step compliance per step, and pooled over reception, dispatch and verification for the ranking;
+# - 超期反馈率: feedback units (one per cycle) missing or late at their due time ÷ units due;
+# - 见面率: tasks with feedback and a face-to-face verification ÷ tasks with feedback;
+# - 劝阻成功率: tasks whose latest feedback is DISSUADED ÷ tasks whose latest feedback confirmed a risk;
+# - 挽损: the latest feedback's amount protected, summed over tasks (fen);
+# - 预后被骗率: warned persons who became victims within 30 days ÷ warned persons, split into after
+#   dissuasion (劝阻后发案) and never dissuaded (未劝阻发案), which add up to the whole;
+# - warnings: distinct warnings merged into the tasks.
+RATE_COLUMNS = _compose(
     """
-SELECT
-    station_code,
-    <<STEP_COLUMNS>>,
+<<SUMS>>,
+    <<STEP_RATES>>,
     feedback_due - feedback_met AS feedback_overdue,
     if(feedback_due = 0, NULL, feedback_overdue / feedback_due) AS overdue_feedback_rate,
-    sumIf(due, step IN (<<RANKED>>)) AS steps_due,
-    sumIf(met, step IN (<<RANKED>>)) AS steps_met,
-    if(steps_due = 0, NULL, steps_met / steps_due) AS step_compliance
-FROM (<<SLA_UNITS>>)
-GROUP BY station_code
-""",
-    STEP_COLUMNS=_STEP_COLUMNS,
-    RANKED=_RANKED,
-    SLA_UNITS=SLA_UNITS,
-)
-
-# 红黄牌: a station past a yellow threshold gets a yellow card, past a red one a red card. Ranked on the
-# overdue feedback rate (lower is better), then step compliance (higher is better); a station with
-# nothing due yet ranks last. Equal figures share a rank.
-STATION_RANKING = _compose(
-    """
-SELECT
-    *,
-    multiIf(
-        ifNull(overdue_feedback_rate > {red_overdue:Float64}, 0)
-            OR ifNull(step_compliance < {red_compliance:Float64}, 0), 'red',
-        ifNull(overdue_feedback_rate > {yellow_overdue:Float64}, 0)
-            OR ifNull(step_compliance < {yellow_compliance:Float64}, 0), 'yellow',
-        ''
-    ) AS card,
-    rank() OVER (ORDER BY ifNull(overdue_feedback_rate, 2) ASC, ifNull(step_compliance, -1) DESC) AS rank
-FROM (<<STATION_SLA>>)
-ORDER BY rank, station_code
-""",
-    STATION_SLA=STATION_SLA,
-)
-
-_CONFIRMED = ", ".join(f"'{outcome}'" for outcome in RISK_CONFIRMED_OUTCOMES)
-
-# One row per task created in the period, from the per-task facts (task versions and task events).
-TASKS_IN_PERIOD = """
-SELECT
-    task_id,
-    argMaxMerge(station_code) AS station,
-    max(created_at) AS created,
-    max(person_key) AS person,
-    max(has_feedback) AS feedback,
-    max(face_to_face) AS met_face_to_face,
-    argMaxMerge(outcome) AS final_outcome,
-    argMaxMerge(amount_protected_fen) AS protected_fen,
-    max(victimised) AS victim,
-    max(victimised_after_dissuasion) AS victim_after_dissuasion
-FROM task_facts
-GROUP BY task_id
-HAVING created >= toDateTime64({since:Date}, 3, 'Asia/Shanghai')
-    AND created < toDateTime64({until:Date}, 3, 'Asia/Shanghai')
-    AND ({station:String} = '' OR station = {station:String})
-"""
-
-# 见面率 (face-to-face ÷ tasks with feedback), 劝阻成功率 (DISSUADED ÷ risk confirmed, by the latest
-# feedback of each task), 挽损 (amount protected by the latest feedback of each task), and 预后被骗率:
-# warned persons who became victims within 30 days (the dedup stage's VICTIMISED_AFTER_WARNING events) ÷
-# warned persons, split into after dissuasion (劝阻后发案) and never dissuaded (未劝阻发案); the two parts
-# add up to the whole. Persons without a person key cannot be traced to a case and are left out.
-TASK_OUTCOMES = _compose(
-    """
-SELECT
-    station AS station_code,
-    count() AS tasks,
-    countIf(feedback) AS tasks_with_feedback,
-    countIf(feedback AND met_face_to_face) AS face_to_face,
+    reception_due + dispatch_due + verification_due AS steps_due,
+    reception_met + dispatch_met + verification_met AS steps_met,
+    if(steps_due = 0, NULL, steps_met / steps_due) AS step_compliance,
     if(tasks_with_feedback = 0, NULL, face_to_face / tasks_with_feedback) AS face_to_face_rate,
-    countIf(feedback AND final_outcome IN (<<CONFIRMED>>)) AS risk_confirmed,
-    countIf(feedback AND final_outcome = 'DISSUADED') AS dissuaded,
     if(risk_confirmed = 0, NULL, dissuaded / risk_confirmed) AS dissuasion_rate,
-    sumIf(protected_fen, feedback) AS amount_protected_fen,
-    uniqExactIf(person, person != '') AS warned_persons,
-    uniqExactIf(person, person != '' AND victim) AS victimised_persons,
-    uniqExactIf(person, person != '' AND victim_after_dissuasion) AS victimised_after_dissuasion,
+    uniqExactMerge(warned_persons) AS warned_persons,
+    uniqExactMerge(victimised_persons) AS victimised_persons,
+    uniqExactMerge(victimised_after_dissuasion) AS victimised_after_dissuasion,
     victimised_persons - victimised_after_dissuasion AS victimised_never_dissuaded,
     if(warned_persons = 0, NULL, victimised_persons / warned_persons) AS victimisation_rate,
     if(warned_persons = 0, NULL, victimised_after_dissuasion / warned_persons)
         AS victimisation_after_dissuasion_rate,
     if(warned_persons = 0, NULL, victimised_never_dissuaded / warned_persons)
         AS victimisation_never_dissuaded_rate
-FROM (<<TASKS_IN_PERIOD>>)
-GROUP BY station
-ORDER BY station
 """,
-    CONFIRMED=_CONFIRMED,
-    TASKS_IN_PERIOD=TASKS_IN_PERIOD,
+    SUMS=_sum_columns(
+        (
+            "tasks",
+            "warnings",
+            *(f"{step}_{kind}" for step in TIMED_STEPS for kind in ("due", "met")),
+            "tasks_with_feedback",
+            "face_to_face",
+            "risk_confirmed",
+            "dissuaded",
+            "amount_protected_fen",
+        )
+    ),
+    STEP_RATES=",\n    ".join(_step_rate(step) for step in STEPS),
 )
 
-# Warnings per station issued in the period: distinct warnings, and the persons and tasks they concern.
-WARNINGS = _compose(
+# Every count-based KPI per station, and for all stations together (is_total = 1).
+STATION_KPIS = _compose(
     """
 SELECT
     station_code,
-    uniqExactMerge(alerts) AS warnings,
-    uniqExactMerge(persons) AS warnings_persons,
-    uniqExactMerge(tasks) AS warnings_tasks
-FROM kpi_alerts_daily
-WHERE day >= {since:Date} AND day < {until:Date} AND <<STATION_FILTER>>
-GROUP BY station_code
-ORDER BY station_code
+    grouping(station_code) AS is_total,
+    <<RATE_COLUMNS>>
+FROM (<<CELLS_IN_PERIOD>>)
+GROUP BY GROUPING SETS ((station_code), ())
 """,
-    STATION_FILTER=_STATION_FILTER,
+    RATE_COLUMNS=RATE_COLUMNS,
+    CELLS_IN_PERIOD=CELLS_IN_PERIOD,
 )
+
+# 红黄牌: stations ranked on the overdue feedback rate (lower first), then the pooled step compliance
+# (higher first); equal figures share a rank; a station with nothing due ranks last. A station past a
+# yellow threshold gets a yellow card, past a red one a red card. The total row has no rank or card.
+STATION_RANKING = _compose(
+    """
+SELECT
+    *,
+    if(is_total = 1, '', multiIf(
+        ifNull(overdue_feedback_rate > {red_overdue:Float64}, 0)
+            OR ifNull(step_compliance < {red_compliance:Float64}, 0), 'red',
+        ifNull(overdue_feedback_rate > {yellow_overdue:Float64}, 0)
+            OR ifNull(step_compliance < {yellow_compliance:Float64}, 0), 'yellow',
+        ''
+    )) AS card,
+    if(is_total = 1, 0, rank() OVER (
+        PARTITION BY is_total
+        ORDER BY ifNull(overdue_feedback_rate, 2) ASC, ifNull(step_compliance, -1) DESC
+    )) AS rank
+FROM (<<STATION_KPIS>>)
+ORDER BY is_total, rank, station_code
+""",
+    STATION_KPIS=STATION_KPIS,
+)
+
+
+def _time_columns(step: str) -> str:
+    """p50/p90 seconds from creation to the step, over the tasks that completed it (NULL if none)."""
+    return (
+        f"sum({step}_timed) AS {step}_timed,\n"
+        f"    quantilesExactMerge{TIME_QUANTILES}({step}_seconds) AS {step}_quantiles,\n"
+        f"    if({step}_timed = 0, NULL, {step}_quantiles[1]) AS {step}_p50_seconds,\n"
+        f"    if({step}_timed = 0, NULL, {step}_quantiles[2]) AS {step}_p90_seconds"
+    )
+
+
+# p50/p90 time from a task's creation to each step (a later step's event completes the earlier ones),
+# in whole seconds, over the tasks that completed the step; per station and for all stations.
+TIME_TO_STEP = _compose(
+    """
+SELECT
+    station_code,
+    grouping(station_code) AS is_total,
+    <<TIME_COLUMNS>>
+FROM (<<CELLS_IN_PERIOD>>)
+GROUP BY GROUPING SETS ((station_code), ())
+""",
+    TIME_COLUMNS=",\n    ".join(_time_columns(step) for step in TIMED_STEPS),
+    CELLS_IN_PERIOD=CELLS_IN_PERIOD,
+)
+
+# Every count-based KPI per day of creation and station, and per day for all stations (is_total = 1):
+# the time series behind dashboard panels.
+DAILY_KPIS = _compose(
+    """
+SELECT
+    day,
+    station_code,
+    grouping(station_code) AS is_total,
+    <<RATE_COLUMNS>>
+FROM (<<CELLS_IN_PERIOD>>)
+GROUP BY GROUPING SETS ((day, station_code), (day))
+ORDER BY day, is_total, station_code
+""",
+    RATE_COLUMNS=RATE_COLUMNS,
+    CELLS_IN_PERIOD=CELLS_IN_PERIOD,
+)
+
+# The queries behind one `riskalert kpi` report, by name.
+REPORT_QUERIES = {"STATION_RANKING": STATION_RANKING, "TIME_TO_STEP": TIME_TO_STEP}
+# Every standalone KPI query (the benchmark times each); the others are parts of these.
+ALL_QUERIES = {**REPORT_QUERIES, "STATION_KPIS": STATION_KPIS, "DAILY_KPIS": DAILY_KPIS}
+THRESHOLD_QUERIES = frozenset({"STATION_RANKING"})
 
 
 @dataclass(frozen=True)
@@ -229,6 +244,13 @@ class CardThresholds:
         }
 
 
-def period_parameters(since: date, until: date, station: str | None = None) -> dict[str, Any]:
-    """The common query parameters: the period (dates, `until` excluded) and the station filter."""
-    return {"since": since, "until": until, "station": station or ""}
+def period_parameters(
+    first_day: date, last_day: date, station: str | None = None, level: str | None = None
+) -> dict[str, Any]:
+    """The parameters every KPI query takes: the period (both days included) and the filters."""
+    return {"first_day": first_day, "last_day": last_day, "station": station or "", "level": level or ""}
+
+
+def query_parameters(name: str, common: dict[str, Any], thresholds: CardThresholds) -> dict[str, Any]:
+    """The parameters of the query `name`: the common ones, plus the thresholds for the ranking."""
+    return {**common, **(thresholds.parameters() if name in THRESHOLD_QUERIES else {})}

@@ -1,53 +1,46 @@
-"""Run the KPI queries and join their rows into one report line per station."""
+"""Run the KPI queries and shape their rows into the report `riskalert kpi` and `GET /v1/kpi` return.
+
+A report is a list of JSON-able objects: one per station with a task created in the period, in rank
+order (ties by station code), then one for all stations together (`"station": null`, no rank or
+card) unless the report is filtered to one station. `report_json` is the one text both
+the command and the HTTP API emit: a JSON array with one object per line.
+"""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
-from datetime import date, datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from clickhouse_connect.driver.client import Client
-from rich.markup import escape
-from rich.table import Table
 
 from streams.db.errors import ClickHouseError
-from streams.kpi.queries import (
-    STATION_RANKING,
-    STEP_COMPLIANCE,
-    TASK_OUTCOMES,
-    WARNINGS,
-    CardThresholds,
-    period_parameters,
+from streams.kpi.queries import REPORT_QUERIES, TIMED_STEPS, CardThresholds, query_parameters
+from streams.kpi.request import KpiRequest
+
+Row = Mapping[str, Any]
+
+# The count columns a report object carries under "counts".
+COUNTS = (
+    "reception_due",
+    "reception_met",
+    "dispatch_due",
+    "dispatch_met",
+    "verification_due",
+    "verification_met",
+    "feedback_due",
+    "feedback_met",
+    "feedback_overdue",
+    "tasks_with_feedback",
+    "face_to_face",
+    "risk_confirmed",
+    "dissuaded",
+    "amount_protected_fen",
+    "warned_persons",
+    "victimised_persons",
+    "victimised_after_dissuasion",
+    "victimised_never_dissuaded",
 )
-
-
-@dataclass(frozen=True)
-class Period:
-    """Whole days in China time: `since` included, `until` excluded."""
-
-    since: date
-    until: date
-
-    def __post_init__(self) -> None:
-        if self.until <= self.since:
-            raise ValueError(f"the period ends ({self.until}) before it starts ({self.since})")
-
-
-DEFAULT_PERIOD_DAYS = 7
-CHINA = ZoneInfo("Asia/Shanghai")
-
-
-def period_of(since: date | None, until: date | None, today: date | None = None) -> Period:
-    """The period from optional bounds: `until` defaults to tomorrow (today included), `since` to a week
-    before `until`.
-
-    Raises:
-        ValueError: `until` is not after `since`.
-    """
-    end = until or (today or datetime.now(CHINA).date()) + timedelta(days=1)
-    return Period(since or end - timedelta(days=DEFAULT_PERIOD_DAYS), end)
 
 
 def run_query(client: Client, name: str, sql: str, parameters: Mapping[str, Any]) -> list[dict[str, Any]]:
@@ -62,82 +55,71 @@ def run_query(client: Client, name: str, sql: str, parameters: Mapping[str, Any]
         raise ClickHouseError(f"KPI query {name} failed: {exc}") from exc
 
 
-def station_report(
-    client: Client, period: Period, thresholds: CardThresholds, station: str | None = None
-) -> list[dict[str, Any]]:
-    """One dict per station: ranking (SLA rates, card, rank), task outcomes and warning counts.
-
-    Stations are in rank order; stations with tasks but nothing due yet follow, by code.
-    """
-    common = period_parameters(period.since, period.until, station)
-    ranking = run_query(client, "STATION_RANKING", STATION_RANKING, {**common, **thresholds.parameters()})
-    outcomes = run_query(client, "TASK_OUTCOMES", TASK_OUTCOMES, common)
-    warnings = run_query(client, "WARNINGS", WARNINGS, common)
-    return merge_by_station(ranking, outcomes, warnings)
-
-
-def step_compliance(client: Client, period: Period, station: str | None = None) -> list[dict[str, Any]]:
-    """Per station and step: units due, met on time, and the compliance rate."""
-    return run_query(
-        client, "STEP_COMPLIANCE", STEP_COMPLIANCE, period_parameters(period.since, period.until, station)
-    )
-
-
-def merge_by_station(
-    first: Iterable[Mapping[str, Any]], *others: Iterable[Mapping[str, Any]]
-) -> list[dict[str, Any]]:
-    """Join row sets on `station_code`: the stations of `first` in its order, then the others by code.
+def station_report(client: Client, request: KpiRequest, thresholds: CardThresholds) -> list[dict[str, Any]]:
+    """Run the report queries and shape the report (see the module docstring).
 
     Raises:
-        ValueError: two row sets have a column of the same name (one would hide the other).
+        ClickHouseError: a query failed (named).
     """
-    merged: dict[str, dict[str, Any]] = {str(row["station_code"]): dict(row) for row in first}
-    later: dict[str, dict[str, Any]] = {}
-    for rows in others:
-        for row in rows:
-            code = str(row["station_code"])
-            target = (merged if code in merged else later).setdefault(code, {})
-            clash = (target.keys() & row.keys()) - {"station_code"}
-            if clash:
-                raise ValueError(f"KPI columns {sorted(clash)} come from two queries")
-            target.update(row)
-    return [*merged.values(), *(later[code] for code in sorted(later))]
+    results = {
+        name: run_query(client, name, sql, query_parameters(name, request.parameters(), thresholds))
+        for name, sql in REPORT_QUERIES.items()
+    }
+    return build_report(request, results["STATION_RANKING"], results["TIME_TO_STEP"])
 
 
-# (header, report key, kind) of the columns `riskalert kpi` prints.
-REPORT_COLUMNS = (
-    ("rank", "rank", "int"),
-    ("station", "station_code", "text"),
-    ("card", "card", "card"),
-    ("签收 reception", "reception_compliance", "rate"),
-    ("派发 dispatch", "dispatch_compliance", "rate"),
-    ("核查 verification", "verification_compliance", "rate"),
-    ("超期反馈 overdue feedback", "overdue_feedback_rate", "rate"),
-    ("tasks", "tasks", "int"),
-    ("见面 face-to-face", "face_to_face_rate", "rate"),
-    ("劝阻 dissuasion", "dissuasion_rate", "rate"),
-    ("预后被骗 victimised", "victimisation_rate", "rate"),
-    ("after dissuasion", "victimisation_after_dissuasion_rate", "rate"),
-    ("never dissuaded", "victimisation_never_dissuaded_rate", "rate"),
-)
+def row_key(row: Row) -> tuple[bool, str]:
+    """What identifies a station's row (or the total's) across the report queries."""
+    return bool(row["is_total"]), str(row["station_code"])
 
 
-def report_table(report: Iterable[Mapping[str, Any]], period: Period) -> Table:
-    """The station report as a rich table; `-` where a rate has nothing to divide by."""
-    table = Table(title=f"riskalert KPIs {period.since} to {period.until} (excluded)")
-    for header, _, kind in REPORT_COLUMNS:
-        table.add_column(header, justify="left" if kind in ("text", "card") else "right")
-    for row in report:
-        table.add_row(*(format_cell(row.get(key), kind) for _, key, kind in REPORT_COLUMNS))
-    return table
+def build_report(request: KpiRequest, ranking: Iterable[Row], times: Iterable[Row]) -> list[dict[str, Any]]:
+    """The report objects from the queries' rows, in the ranking's order (stations, then the total).
+
+    The total is left out of a report filtered to one station, where it would repeat the station.
+    """
+    times_by_key = {row_key(row): row for row in times}
+    return [
+        report_object(request, {**times_by_key.get(row_key(row), {}), **row})
+        for row in ranking
+        if not (row["is_total"] and request.station is not None)
+    ]
 
 
-def format_cell(value: Any, kind: str) -> str:
-    """One report value as rich markup: rates as percentages, cards coloured."""
-    if value is None:
-        return "-"
-    if kind == "rate":
-        return f"{float(value):.1%}"
-    if kind == "card":
-        return {"red": "[red]red[/red]", "yellow": "[yellow]yellow[/yellow]"}.get(str(value), "")
-    return escape(str(value))
+def report_object(request: KpiRequest, row: Row) -> dict[str, Any]:
+    """One station's (or all stations') KPIs; a rate with nothing to divide by is null."""
+    return {
+        "period": request.period.as_json(),
+        "station": None if row["is_total"] else str(row["station_code"]),
+        "level": request.level,
+        "rank": row["rank"] or None,
+        "card": row["card"] or None,
+        "tasks": int(row["tasks"]),
+        "step_compliance": {
+            "reception": row["reception_compliance"],
+            "dispatch": row["dispatch_compliance"],
+            "verification": row["verification_compliance"],
+        },
+        "overdue_feedback_rate": row["overdue_feedback_rate"],
+        "face_to_face_rate": row["face_to_face_rate"],
+        "dissuasion_rate": row["dissuasion_rate"],
+        "post_warning_victimisation_rate": row["victimisation_rate"],
+        "amount_protected_yuan": int(row["amount_protected_fen"]) / 100,
+        "post_warning_victimisation": {
+            "after_dissuasion": row["victimisation_after_dissuasion_rate"],
+            "never_dissuaded": row["victimisation_never_dissuaded_rate"],
+        },
+        "step_compliance_pooled": row["step_compliance"],
+        "time_to_step_seconds": {
+            step: {"p50": row.get(f"{step}_p50_seconds"), "p90": row.get(f"{step}_p90_seconds")}
+            for step in TIMED_STEPS
+        },
+        "warnings": int(row["warnings"]),
+        "counts": {name: int(row[name]) for name in COUNTS},
+    }
+
+
+def report_json(report: Iterable[Mapping[str, Any]]) -> str:
+    """The report as a JSON array, one object per line (valid JSON, and easy to grep)."""
+    lines = [json.dumps(item, ensure_ascii=False) for item in report]
+    return "[\n" + ",\n".join(lines) + "\n]" if lines else "[]"

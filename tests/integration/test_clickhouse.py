@@ -8,12 +8,9 @@ paths of their own.
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 import uuid
 from collections.abc import Callable, Iterator
-from datetime import date, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -26,8 +23,6 @@ from streams.db.client import connect
 from streams.db.errors import ClickHouseError, MigrationError
 from streams.db.insert import batch_token, insert_rows
 from streams.db.migrate import Migration, load_migrations, migrate
-from streams.kpi.queries import CardThresholds
-from streams.kpi.report import Period, station_report, step_compliance
 from streams.settings import Settings, load_settings
 from tests.integration.cli import riskalert
 from tests.support import task_record
@@ -35,8 +30,6 @@ from tests.support import task_record
 CHINA = ZoneInfo("Asia/Shanghai")
 # Fixed dates, so the expected figures are fixed; the KPI databases keep rows for 20 years.
 LONG_TTL_DAYS = 7300
-DAY = Period(date(2025, 3, 1), date(2025, 3, 2))
-THRESHOLDS = CardThresholds(yellow_overdue=0.2, red_overdue=0.4, yellow_compliance=0.9, red_compliance=0.8)
 
 OpenDatabase = Callable[..., Client]
 
@@ -99,7 +92,7 @@ def test_migrate_twice_is_idempotent(engine_settings: Settings) -> None:
     assert (first.applied, first.already_applied) == (names, [])
     assert (second.applied, second.already_applied) == ([], names)
     assert _tables(connect(engine_settings, use_database=False), "twice") == tables
-    assert {"alerts", "tasks", "task_events", "sla_events", "victim_cases", "task_facts"} <= set(tables)
+    assert {"alerts", "tasks", "task_events", "sla_events", "victim_cases", "kpi_tasks"} <= set(tables)
     assert recorded.result_rows == [(m.version, m.name, m.checksum) for m in load_migrations()]
 
 
@@ -124,8 +117,11 @@ def test_retention_is_the_configured_ttl(open_database: OpenDatabase) -> None:
             "task_events",
             "sla_events",
             "victim_cases",
-            "task_facts",
-            "kpi_sla_daily",
+            "kpi_task_attrs",
+            "kpi_task_facts",
+            "kpi_tasks",
+            "kpi_cells_recent",
+            "kpi_cells_history",
         ):
             ddl = client.command(f"SHOW CREATE TABLE {table}")
             assert f"toIntervalDay({days})" in str(ddl), (table, ddl)
@@ -179,7 +175,6 @@ def test_same_batch_twice_with_the_same_token_lands_once(open_database: OpenData
     for _ in range(2):
         assert insert_rows(client, rows.ALERTS, rows.ALERT_COLUMNS, batch, token) == 5
     assert client.query("SELECT count() FROM alerts").result_rows == [(5,)]
-    assert client.query("SELECT uniqExactMerge(alerts) FROM kpi_alerts_daily").result_rows == [(5,)]
     insert_rows(client, rows.ALERTS, rows.ALERT_COLUMNS, batch, batch_token("alerts.raw", 2, 100, 999))
     assert client.query("SELECT count() FROM alerts").result_rows == [(10,)]  # a new token is new data
 
@@ -190,7 +185,7 @@ def test_insert_errors_name_the_table_and_batch(open_database: OpenDatabase) -> 
         insert_rows(client, "no_such_table", ["x"], [[1]], "t:0:1-2")
 
 
-# --- KPIs on a known dataset -----------------------------------------------------------------------
+# --- a known dataset, written as a replaying sink writes it (the KPIs: test_kpi.py) ----------------
 
 TASKS = {
     # task: (station, person, created)
@@ -377,83 +372,6 @@ def kpi_client(open_database: OpenDatabase) -> Client:
     return client
 
 
-def _by_station(report: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    return {row["station_code"]: row for row in report}
-
-
-def test_step_compliance_per_step(kpi_client: Client) -> None:
-    figures = {(r["station_code"], r["step"]): (r["due"], r["met"]) for r in step_compliance(kpi_client, DAY)}
-    assert figures == {
-        ("S1", "RECEPTION"): (3, 3),
-        ("S1", "DISPATCH"): (3, 2),
-        ("S1", "VERIFICATION"): (3, 2),
-        ("S1", "FEEDBACK"): (4, 2),
-        ("S2", "RECEPTION"): (3, 3),
-        ("S2", "DISPATCH"): (3, 3),
-        ("S2", "VERIFICATION"): (3, 2),
-        ("S2", "FEEDBACK"): (3, 3),
-        ("S3", "FEEDBACK"): (1, 1),
-    }
-
-
-def test_station_ranking_and_cards(kpi_client: Client) -> None:
-    report = station_report(kpi_client, DAY, THRESHOLDS)
-    assert [(r["station_code"], r["rank"], r["card"]) for r in report] == [
-        ("S2", 1, "yellow"),  # nothing overdue, but step compliance 8/9 < 0.9
-        ("S3", 2, ""),  # nothing overdue, no step due in the period
-        ("S1", 3, "red"),  # half of its feedback overdue
-    ]
-    s1, s2, s3 = (_by_station(report)[code] for code in ("S1", "S2", "S3"))
-    assert (s1["reception_compliance"], s1["dispatch_compliance"]) == (1.0, pytest.approx(2 / 3))
-    assert (s1["feedback_due"], s1["feedback_overdue"], s1["overdue_feedback_rate"]) == (4, 2, 0.5)
-    assert (s1["steps_due"], s1["steps_met"]) == (9, 7)
-    assert s2["step_compliance"] == pytest.approx(8 / 9)
-    assert s2["overdue_feedback_rate"] == 0.0
-    assert (s3["step_compliance"], s3["overdue_feedback_rate"]) == (None, 0.0)
-
-
-def test_task_rates(kpi_client: Client) -> None:
-    stations = _by_station(station_report(kpi_client, DAY, THRESHOLDS))
-    s1, s2 = stations["S1"], stations["S2"]
-    # S1: T1 (face to face, UNREACHABLE then DISSUADED), T2 (phone, ALREADY_DEFRAUDED), T3 (no feedback).
-    assert (s1["tasks"], s1["tasks_with_feedback"], s1["face_to_face"]) == (3, 2, 1)
-    assert (s1["face_to_face_rate"], s1["risk_confirmed"], s1["dissuaded"], s1["dissuasion_rate"]) == (
-        0.5,
-        2,
-        1,
-        0.5,
-    )
-    assert s1["amount_protected_fen"] == 5000
-    # S2: T4 (NO_RISK: not a confirmed risk), T5 (DISSUADED, no person key), T7 (REFUSED, task row last).
-    assert (s2["tasks"], s2["tasks_with_feedback"], s2["face_to_face"]) == (3, 3, 2)
-    assert (s2["risk_confirmed"], s2["dissuaded"], s2["dissuasion_rate"]) == (2, 1, 0.5)
-    assert s2["amount_protected_fen"] == 2000
-    # T6 was created the day before: S3 has SLA figures in the period but no task figures.
-    assert "tasks" not in stations["S3"]
-
-
-def test_post_warning_victimisation(kpi_client: Client) -> None:
-    stations = _by_station(station_report(kpi_client, DAY, THRESHOLDS))
-    s1, s2 = stations["S1"], stations["S2"]
-    assert (s1["warned_persons"], s1["victimised_persons"]) == (3, 2)
-    assert (s1["victimised_after_dissuasion"], s1["victimised_never_dissuaded"]) == (1, 1)
-    assert s1["victimisation_rate"] == pytest.approx(2 / 3)
-    assert s1["victimisation_after_dissuasion_rate"] == pytest.approx(1 / 3)
-    assert s1["victimisation_never_dissuaded_rate"] == pytest.approx(1 / 3)
-    assert (s2["warned_persons"], s2["victimisation_rate"]) == (2, 0.0)  # T5 has no person key
-
-
-def test_warnings_count_distinct_warnings(kpi_client: Client) -> None:
-    s1 = _by_station(station_report(kpi_client, DAY, THRESHOLDS))["S1"]
-    assert (s1["warnings"], s1["warnings_persons"], s1["warnings_tasks"]) == (3, 2, 2)
-
-
-def test_station_filter(kpi_client: Client) -> None:
-    report = station_report(kpi_client, DAY, THRESHOLDS, station="S2")
-    assert [row["station_code"] for row in report] == ["S2"]
-    assert report[0]["tasks"] == 3
-
-
 def test_latest_task_state_and_replays_in_the_base_tables(kpi_client: Client) -> None:
     latest = kpi_client.query(
         "SELECT task_id, version, station_code, status FROM tasks FINAL ORDER BY task_id"
@@ -470,16 +388,7 @@ def test_latest_task_state_and_replays_in_the_base_tables(kpi_client: Client) ->
 # --- the commands ----------------------------------------------------------------------------------
 
 
-def _run_python(code: str, env: dict[str, str]) -> None:
-    result = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False, env=env
-    )
-    assert result.returncode == 0, result.stderr
-
-
-def test_db_migrate_and_kpi_commands(settings: Settings, tmp_path: Path) -> None:
-    import os
-
+def test_db_migrate_command(settings: Settings, tmp_path: Path) -> None:
     env = {"RISKALERT_CLICKHOUSE_DSN": f"chdb://{tmp_path / 'cli'}", "RISKALERT_CLICKHOUSE_TTL_DAYS": "7300"}
     first = riskalert(settings, "db", "migrate", env=env)
     assert first.returncode == 0, first.stderr
@@ -487,29 +396,7 @@ def test_db_migrate_and_kpi_commands(settings: Settings, tmp_path: Path) -> None
     again = riskalert(settings, "db", "migrate", env=env)
     assert "ok        002_kpi_rollups.sql" in again.stdout
     assert "applied" not in again.stdout
-    # The commands' own process must not hold the path while this one writes: write from a child process.
-    insert_sla_events = (
-        "from streams.db import rows; from streams.db.client import connect; "
-        "from streams.db.insert import insert_rows; from streams.settings import load_settings; "
-        "from tests.integration.test_clickhouse import SLA_EVENTS; "
-        "c = connect(load_settings()); "
-        "batch = [rows.sla_event_row(e) for e in SLA_EVENTS]; "
-        "insert_rows(c, 'sla_events', rows.SLA_EVENT_COLUMNS, batch, 'sla.events:0:0-40'); "
-        "c.close()"
-    )
-    _run_python(insert_sla_events, {**os.environ, **env})
-    as_json = riskalert(settings, "kpi", "--since", "2025-03-01", "--until", "2025-03-02", "--json", env=env)
-    assert as_json.returncode == 0, as_json.stderr
-    report = [json.loads(line) for line in as_json.stdout.splitlines()]
-    assert [(row["station_code"], row["card"]) for row in report] == [
-        ("S2", "red"),
-        ("S3", ""),
-        ("S1", "red"),
-    ]
-    table = riskalert(settings, "kpi", "--since", "2025-03-01", "--until", "2025-03-02", env=env)
-    assert table.returncode == 0, table.stderr
-    assert "S1" in table.stdout
-    assert "50.0%" in table.stdout  # S1's overdue feedback rate
+    assert "ok        004_kpi_tasks.sql" in again.stdout
 
 
 def test_db_migrate_prints_the_cluster_ddl_without_connecting(settings: Settings, tmp_path: Path) -> None:
@@ -524,10 +411,11 @@ def test_db_migrate_prints_the_cluster_ddl_without_connecting(settings: Settings
 def test_a_held_chdb_path_is_a_clear_error(
     settings: Settings, engine_settings: Settings, open_database: OpenDatabase
 ) -> None:
-    open_database()  # this process holds the module's engine path
+    open_database()  # this process holds the module's engine path, and serves no KPI API
+    dsn = engine_settings.clickhouse_dsn.get_secret_value()
     result = riskalert(
-        settings, "kpi", env={"RISKALERT_CLICKHOUSE_DSN": engine_settings.clickhouse_dsn.get_secret_value()}
+        settings, "kpi", env={"RISKALERT_CLICKHOUSE_DSN": dsn, "RISKALERT_SINK_METRICS_PORT": "9"}
     )
     assert result.returncode == 1
-    assert "chDB lets one process own a data path" in result.stderr
+    assert "chDB lets one process own a data path" in " ".join(result.stderr.split())
     assert "Traceback" not in result.stderr

@@ -1,4 +1,4 @@
-"""The KPI module's pure parts: periods, parameters, the report join and formatting."""
+"""The KPI SQL texts: parameters, and agreement with migration 004 and docs/kpi.md."""
 
 from __future__ import annotations
 
@@ -7,30 +7,78 @@ from datetime import date
 
 import pytest
 
+from streams.db.migrate import MIGRATIONS_DIR, statements
 from streams.kpi import queries
-from streams.kpi.report import Period, format_cell, merge_by_station, period_of
 from streams.settings import PROJECT_ROOT, load_settings
 
-PERIOD_PARAMETERS = {"since", "until", "station"}
+PERIOD_PARAMETERS = {"first_day", "last_day", "station", "level"}
 THRESHOLD_PARAMETERS = {"yellow_overdue", "red_overdue", "yellow_compliance", "red_compliance"}
+MIGRATION = (MIGRATIONS_DIR / "004_kpi_tasks.sql").read_text(encoding="utf-8")
 
 
 def _parameters(sql: str) -> set[str]:
     return set(re.findall(r"\{(\w+):\w+\}", sql))
 
 
-@pytest.mark.parametrize(
-    ("sql", "expected"),
-    [
-        (queries.STEP_COMPLIANCE, PERIOD_PARAMETERS),
-        (queries.STATION_RANKING, PERIOD_PARAMETERS | THRESHOLD_PARAMETERS),
-        (queries.TASK_OUTCOMES, PERIOD_PARAMETERS),
-        (queries.WARNINGS, PERIOD_PARAMETERS),
-    ],
-)
-def test_queries_take_exactly_the_parameters_the_report_passes(sql: str, expected: set[str]) -> None:
+@pytest.mark.parametrize("name", sorted(queries.ALL_QUERIES))
+def test_queries_take_exactly_the_parameters_the_report_passes(name: str) -> None:
+    sql = queries.ALL_QUERIES[name]
+    extra = THRESHOLD_PARAMETERS if name in queries.THRESHOLD_QUERIES else set()
     assert "<<" not in sql
-    assert _parameters(sql) == expected
+    assert _parameters(sql) == PERIOD_PARAMETERS | extra
+    common = queries.period_parameters(date(2025, 3, 1), date(2025, 3, 1))
+    assert set(queries.query_parameters(name, common, _thresholds())) == PERIOD_PARAMETERS | extra
+
+
+def _thresholds() -> queries.CardThresholds:
+    return queries.CardThresholds(0.05, 0.1, 0.95, 0.9)
+
+
+def _statements() -> dict[str, str]:
+    """Migration 004's statements by the table or view they create."""
+    found = {}
+    for sql in statements(MIGRATION, database="rk", ttl_days=30):
+        match = re.search(r"^CREATE (?:TABLE|MATERIALIZED VIEW) IF NOT EXISTS rk\.(\w+)", sql, re.M)
+        if match:
+            found[match[1]] = sql
+    return found
+
+
+def test_the_queries_read_from_the_recent_cells_only_days_the_refresh_keeps() -> None:
+    recent = _statements()["kpi_cells_recent_mv"]
+    history = _statements()["kpi_cells_history_mv"]
+    [recent_days] = re.findall(r"WHERE day >= toDate\(now\(\), 'Asia/Shanghai'\) - (\d+)", recent)
+    [history_before] = re.findall(r"WHERE day < toDate\(now\(\), 'Asia/Shanghai'\) - (\d+)", history)
+    # The boundary lies inside both windows: every day comes from a table that holds it.
+    assert int(history_before) < queries.RECENT_DAYS < int(recent_days)
+
+
+def test_both_cell_tables_and_their_refreshes_are_the_same_but_for_the_days() -> None:
+    made = _statements()
+    tables = [
+        made[name].split("(", 1)[1].split("\nENGINE", 1)[0]
+        for name in ("kpi_cells_recent", "kpi_cells_history")
+    ]
+    assert tables[0] == tables[1]
+    bodies = [
+        re.sub(r"\nWHERE day [<>]=? .*\n", "\n", made[name].split(" AS\n", 1)[1])
+        for name in ("kpi_cells_recent_mv", "kpi_cells_history_mv")
+    ]
+    assert bodies[0] == bodies[1]
+    columns = re.findall(r"^    (\w+) ", tables[0], re.M)
+    selected = re.findall(r"(?:AS (\w+)|^    (\w+)),?$", bodies[0], re.M)
+    assert [alias or name for alias, name in selected] == columns
+
+
+def test_every_cell_column_a_query_reads_exists() -> None:
+    columns = set(re.findall(r"^    (\w+) ", _statements()["kpi_cells_recent"], re.M))
+    read = set(
+        re.findall(
+            r"\bsum\((\w+)\)|uniqExactMerge\((\w+)\)|Merge\(0\.5, 0\.9\)\((\w+)\)",
+            queries.ALL_QUERIES["STATION_KPIS"] + queries.TIME_TO_STEP,
+        )
+    )
+    assert {name for names in read for name in names if name} <= columns
 
 
 def test_thresholds_come_from_settings(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -46,54 +94,12 @@ def test_thresholds_come_from_settings(monkeypatch: pytest.MonkeyPatch) -> None:
     }
 
 
-def test_period_defaults_to_the_last_week_including_today() -> None:
-    assert period_of(None, None, today=date(2026, 3, 10)) == Period(date(2026, 3, 4), date(2026, 3, 11))
-    assert period_of(date(2026, 1, 1), None, today=date(2026, 3, 10)).until == date(2026, 3, 11)
-    assert period_of(None, date(2026, 2, 1)) == Period(date(2026, 1, 25), date(2026, 2, 1))
+def test_levels_rank_as_the_migration_ranks_them() -> None:
+    assert "indexOf(['LOW', 'MEDIUM', 'HIGH', 'CRITICAL'], toString(level))" in MIGRATION
+    assert queries.LEVELS_BY_RANK == ("LOW", "MEDIUM", "HIGH", "CRITICAL")
 
 
-def test_a_period_must_end_after_it_starts() -> None:
-    with pytest.raises(ValueError, match=r"ends \(2026-01-01\) before it starts \(2026-01-01\)"):
-        Period(date(2026, 1, 1), date(2026, 1, 1))
-
-
-def test_merge_keeps_ranking_order_then_adds_other_stations_by_code() -> None:
-    ranking = [{"station_code": "S2", "rank": 1}, {"station_code": "S1", "rank": 2}]
-    outcomes = [
-        {"station_code": "S9", "tasks": 1},
-        {"station_code": "S1", "tasks": 5},
-        {"station_code": "S3"},
-    ]
-    assert merge_by_station(ranking, outcomes) == [
-        {"station_code": "S2", "rank": 1},
-        {"station_code": "S1", "rank": 2, "tasks": 5},
-        {"station_code": "S3"},
-        {"station_code": "S9", "tasks": 1},
-    ]
-
-
-def test_merge_refuses_a_column_from_two_queries() -> None:
-    with pytest.raises(ValueError, match=r"KPI columns \['tasks'\] come from two queries"):
-        merge_by_station([{"station_code": "S1", "tasks": 3}], [{"station_code": "S1", "tasks": 2}])
-
-
-def test_cells() -> None:
-    assert format_cell(None, "rate") == "-"
-    assert format_cell(0.9975, "rate") == "99.8%"
-    assert format_cell("red", "card") == "[red]red[/red]"
-    assert format_cell("", "card") == ""
-    assert format_cell("[x]", "text") == "\\[x]"
-
-
-def _normalised(sql: str) -> str:
-    return " ".join(sql.split()).replace("( ", "(").replace(" )", ")")
-
-
-def test_the_sql_in_the_docs_is_the_sql_that_runs() -> None:
-    doc = (PROJECT_ROOT / "docs" / "clickhouse.md").read_text(encoding="utf-8")
-    section = doc.split("## KPI definitions", 1)[1].split("\n## ", 1)[0]
-    blocks = re.findall(r"```sql\n(.*?)```", section, re.S)
-    assert len(blocks) == 2
-    texts = [_normalised(sql) for sql in (queries.SLA_UNITS, queries.TASKS_IN_PERIOD)]
-    for block in blocks:
-        assert _normalised(block) in texts
+def test_docs_name_every_query() -> None:
+    doc = (PROJECT_ROOT / "docs" / "kpi.md").read_text(encoding="utf-8")
+    for name in (*queries.ALL_QUERIES, "CELLS_IN_PERIOD", "RATE_COLUMNS"):
+        assert f"`{name}`" in doc, name
