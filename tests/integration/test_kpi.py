@@ -267,6 +267,42 @@ def test_bad_arguments_are_clear_errors(settings: Settings, scenario_env: dict[s
     assert "Traceback" not in result.stderr
 
 
+BACKFILL = """
+from datetime import date
+from streams.db.client import connect
+from streams.kpi.cells import backfill_kpi_tables, refresh_cells
+from streams.kpi.queries import CardThresholds
+from streams.kpi.report import report_json, station_report
+from streams.kpi.request import KpiRequest, Period
+from streams.settings import load_settings
+from tests.integration.kpi_scenario import load
+
+settings = load_settings()
+load(settings)
+client = connect(settings)
+for table in ("kpi_task_attrs", "kpi_task_facts", "kpi_tasks"):  # as before migration 004's views
+    client.command(f"TRUNCATE TABLE {table}")
+refresh_cells(client)
+request = KpiRequest(Period(date(2025, 3, 1), date(2025, 3, 1)))
+print(report_json(station_report(client, request, CardThresholds.from_settings(settings))))
+backfill_kpi_tables(client)
+backfill_kpi_tables(client)  # twice: changes nothing
+print(report_json(station_report(client, request, CardThresholds.from_settings(settings))))
+client.close()
+"""
+
+
+def test_backfill_rebuilds_the_kpi_tables_from_the_base_tables(tmp_path: Path) -> None:
+    env = {**os.environ, "RISKALERT_CLICKHOUSE_DSN": f"chdb://{tmp_path / 'chdb'}", **THRESHOLDS}
+    result = subprocess.run(
+        [sys.executable, "-c", BACKFILL], capture_output=True, text=True, timeout=300, check=False, env=env
+    )
+    assert result.returncode == 0, result.stderr
+    empty, rebuilt = result.stdout.split("\n]\n", 1)
+    assert [item["tasks"] for item in json.loads(empty + "\n]")] == [0]  # only the all-stations row
+    assert json.loads(rebuilt) == EXPECTED
+
+
 # --- over HTTP, while this process owns the chDB path ---------------------------------------------
 
 
