@@ -25,7 +25,7 @@ from streams.producer import CheckedProducer
 from streams.settings import Settings
 from tests.integration.chdb_dump import dump_in_child
 from tests.integration.kafka_io import read_all
-from tests.integration.workers import WorkerProcess
+from tests.integration.workers import WorkerProcess, free_port
 from tests.support import alert_record, ms_ago, sla_event_record, task_event_record, task_record
 
 ALERTS = 3000
@@ -89,6 +89,7 @@ def _sink(settings: Settings, tmp_path: Path, name: str, dsn: str, **env: str) -
         {
             "RISKALERT_WORKER_STAGES": '["sink"]',
             "RISKALERT_SINK_METRICS_PORT": str(worker.port),
+            "RISKALERT_METRICS_PORT": str(free_port()),  # unused by the sink; must differ from its port
             "RISKALERT_CLICKHOUSE_DSN": dsn,
             "RISKALERT_SINK_BATCH_ROWS": "100",
             "RISKALERT_SINK_BATCH_SECONDS": "0.1",
