@@ -13,9 +13,11 @@ import re
 import time
 import urllib.request
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import pytest
 from confluent_kafka import Consumer, TopicPartition
 from confluent_kafka.admin import AdminClient
 
@@ -150,11 +152,25 @@ def _forget_group(settings: Settings) -> None:
         future.result(timeout=30)
 
 
-def test_sink_rows_are_exact_across_kill9s(isolated: Settings, tmp_path: Path) -> None:
+@pytest.fixture
+def reap() -> Iterator[list[WorkerProcess]]:
+    """Workers appended here are killed at the end, whatever the test's outcome."""
+    workers: list[WorkerProcess] = []
+    yield workers
+    for worker in workers:
+        if worker.process is not None and worker.process.poll() is None:
+            worker.process.kill()
+            worker.process.wait(timeout=30)
+
+
+def test_sink_rows_are_exact_across_kill9s(
+    isolated: Settings, tmp_path: Path, reap: list[WorkerProcess]
+) -> None:
     expected = _produce_data_set(isolated)
 
     clean_dsn = f"chdb://{tmp_path / 'clean-db'}"
     clean = _sink(isolated, tmp_path, "clean", clean_dsn)
+    reap.append(clean)
     clean.start()
     _wait_caught_up(isolated, clean)
     assert clean.stop() == 0
@@ -162,6 +178,7 @@ def test_sink_rows_are_exact_across_kill9s(isolated: Settings, tmp_path: Path) -
 
     killed_dsn = f"chdb://{tmp_path / 'killed-db'}"
     killed = _sink(isolated, tmp_path, "killed", killed_dsn)
+    reap.append(killed)
     sent_before_kills = 0.0
     for threshold in (1000, 1000, 1000):
         killed.start()
@@ -198,13 +215,16 @@ def test_sink_rows_are_exact_across_kill9s(isolated: Settings, tmp_path: Path) -
     assert by_topic[isolated.topic("sla.events")] == "bad_record"
 
 
-def test_sink_pauses_while_clickhouse_fails_and_loses_nothing(isolated: Settings, tmp_path: Path) -> None:
+def test_sink_pauses_while_clickhouse_fails_and_loses_nothing(
+    isolated: Settings, tmp_path: Path, reap: list[WorkerProcess]
+) -> None:
     fault = tmp_path / "clickhouse-down"
     fault.touch()
     dsn = f"chdb://{tmp_path / 'db'}"
     sink = _sink(
         isolated, tmp_path, f"sink-{uuid.uuid4().hex[:6]}", dsn, RISKALERT_SINK_FAULT_FILE=str(fault)
     )
+    reap.append(sink)
     sink.start()
     expected = _produce_data_set(isolated)
 
