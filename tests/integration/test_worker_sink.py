@@ -9,6 +9,7 @@ retries, resumes by itself and loses nothing.
 
 from __future__ import annotations
 
+import json
 import re
 import time
 import urllib.request
@@ -26,7 +27,9 @@ from streams.codec import default_codec
 from streams.producer import CheckedProducer
 from streams.settings import Settings
 from tests.integration.chdb_dump import dump_in_child
+from tests.integration.cli import riskalert_ok
 from tests.integration.kafka_io import read_all
+from tests.integration.test_ingest import _alert, _raw_identifiers
 from tests.integration.workers import WorkerProcess, free_port
 from tests.support import alert_record, ms_ago, sla_event_record, task_event_record, task_record
 
@@ -247,3 +250,45 @@ def test_sink_pauses_while_clickhouse_fails_and_loses_nothing(
 
     rows = dump_in_child(dsn)
     assert {table: len(table_rows) for table, table_rows in rows.items()} == expected
+
+
+def test_no_raw_identifier_reaches_clickhouse(
+    isolated: Settings, tmp_path: Path, reap: list[WorkerProcess]
+) -> None:
+    """Raw warnings (ID numbers, phones, names) through ingest, the stream worker and the sink: no
+    identifier in any ClickHouse row, in either worker's log, or in the sink's metrics."""
+    records = [_alert(n) for n in range(30)]
+    path = tmp_path / "alerts.jsonl"
+    path.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in records) + "\n", encoding="utf-8")
+    identifiers = _raw_identifiers(records)
+    assert len(identifiers) >= 60
+    riskalert_ok(isolated, "ingest", "alerts", str(path))
+
+    dsn = f"chdb://{tmp_path / 'db'}"
+    stream = WorkerProcess(isolated, tmp_path / "stream")
+    reap.append(stream)
+    sink = _sink(isolated, tmp_path, "sink", dsn)
+    reap.append(sink)
+    stream.start()
+    sink.start()
+    deadline = time.monotonic() + 90
+    while True:
+        metrics = _metrics(sink)
+        alerts = metrics.get('riskalert_sink_rows_total{table="alerts"}', 0)
+        tasks = metrics.get('riskalert_sink_rows_total{table="tasks"}', 0)
+        if alerts >= len(records) and tasks >= len(records):
+            break
+        assert time.monotonic() < deadline, sink.tail()
+        time.sleep(0.5)
+    with urllib.request.urlopen(f"http://127.0.0.1:{sink.port}/metrics", timeout=5) as response:
+        metrics_text = response.read().decode()
+    assert stream.stop() == 0
+    assert sink.stop() == 0
+
+    rows = dump_in_child(dsn)
+    assert len(rows["alerts"]) == len(records)
+    assert len(rows["tasks"]) == len(records)  # one person per warning: one task each
+    assert all("'张*'" in row or "'李*'" in row or "*'" in row for row in rows["alerts"])  # masked, kept
+    texts = [*rows["alerts"], *rows["tasks"], stream.log(), sink.log(), metrics_text]
+    for identifier in identifiers:
+        assert not any(identifier in text for text in texts), "a raw identifier reached ClickHouse or a log"
