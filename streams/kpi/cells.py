@@ -33,15 +33,18 @@ def refresh_cells(client: Client, *, history: bool = True) -> None:
             raise ClickHouseError(f"refreshing the KPI cells ({view}) failed: {exc}") from exc
 
 
-# The insert-time views of migration 004 whose SELECT a backfill re-runs, facts before attrs: the
-# attrs view's own view joins the facts already stored.
-BACKFILL_VIEWS = ("kpi_task_facts_events_mv", "kpi_task_facts_sla_mv", "kpi_task_attrs_mv")
+# The insert-time views (migration 005) whose SELECT a backfill re-runs over the base tables.
+BACKFILL_VIEWS = (
+    "kpi_task_attrs_by_day_mv",
+    "kpi_task_facts_by_day_events_mv",
+    "kpi_task_facts_by_day_sla_mv",
+)
 
 
 def backfill_kpi_tables(client: Client) -> None:
-    """Fill the KPI tables from the base tables, as if every row had been inserted after migration 004.
+    """Fill the KPI tables from the base tables, as if every row had been inserted after migration 005.
 
-    For a database whose base tables were filled before 004 was applied; running it again changes
+    For a database whose base tables were filled before 005 was applied; running it again changes
     nothing (every fact merges idempotently). Refreshes the cells at the end.
 
     Raises:
@@ -69,7 +72,7 @@ def _view_query(client: Client, view: str) -> tuple[str, str]:
         parameters={"view": view},
     )
     if not result.result_rows:
-        raise ValueError(f"no view {view}: apply migration 004 first (riskalert db migrate)")
+        raise ValueError(f"no view {view}: apply migration 005 first (riskalert db migrate)")
     [(ddl, select)] = result.result_rows
     target = re.search(r"\sTO\s+([\w.]+)", str(ddl))
     if target is None:

@@ -8,11 +8,12 @@ Every query takes the same ClickHouse query parameters (`period_parameters`):
 - the ranking also takes the card thresholds (`CardThresholds.parameters`).
 For Grafana, bind them to `toDate($__fromTime)`, `toDate($__toTime)` and dashboard variables.
 
-What is counted, and how, is in migration 004: `kpi_tasks` holds one row per task (its facts kept
-current on insert), and refreshable views recompute the counts per cell (the tasks created on one
-China day at one station with one level) into `kpi_cells_recent` (last 40 days, every minute) and
-`kpi_cells_history` (older days, daily). These queries read cells only and turn counts into rates,
-so their cost follows the number of cells, not tasks.
+What is counted, and how, is in migrations 004 and 005: per-task facts are kept on insert, by day
+(`kpi_task_attrs_by_day`, `kpi_task_facts_by_day`), and refreshable views join them per task and
+recompute the counts per cell (the tasks created on one China day at one station with one level) into
+`kpi_cells_recent` (last 40 days, every minute) and `kpi_cells_history` (older days, daily). These
+queries read cells only and turn counts into rates, so their cost follows the number of cells, not
+tasks.
 
 The per-station queries return one row per station and, through `GROUPING SETS`, one more row for
 all stations together (`is_total = 1`, `station_code = ''`) computed by the same expressions: a
@@ -27,13 +28,13 @@ from typing import Any
 
 from streams.settings import Settings
 
-# Level ranks in kpi_tasks and the cells: the position in this list (0: unknown). Levels only rise.
+# Level ranks in the KPI tables and cells: the position in this list (0: unknown). Levels only rise.
 LEVELS_BY_RANK = ("LOW", "MEDIUM", "HIGH", "CRITICAL")
 LEVELS = tuple(reversed(LEVELS_BY_RANK))
 STEPS = ("reception", "dispatch", "verification")
 TIMED_STEPS = (*STEPS, "feedback")
 # Days read from kpi_cells_recent (refreshed over 40 days); older days from kpi_cells_history
-# (refreshed over the days before the last 30). A unit test keeps these in step with migration 004.
+# (refreshed over the days before the last 30). A unit test keeps these in step with the migrations.
 RECENT_DAYS = 35
 TIME_QUANTILES = (0.5, 0.9)
 

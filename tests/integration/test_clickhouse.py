@@ -72,7 +72,10 @@ def open_database(engine_settings: Settings) -> Iterator[OpenDatabase]:
 
 def _tables(client: Client, database: str) -> list[str]:
     result = client.query(
-        "SELECT name FROM system.tables WHERE database = {db:String} ORDER BY name", {"db": database}
+        # A refreshable view's refresh builds a table `.tmp.inner_id.*` for a moment: not part of the schema.
+        "SELECT name FROM system.tables WHERE database = {db:String} AND NOT startsWith(name, '.tmp.') "
+        "ORDER BY name",
+        {"db": database},
     )
     return [name for (name,) in result.result_rows]
 
@@ -83,6 +86,7 @@ def test_migrate_twice_is_idempotent(engine_settings: Settings) -> None:
         first = migrate(client, database="twice", ttl_days=1095)
         tables = _tables(client, "twice")
         second = migrate(client, database="twice", ttl_days=1095)
+        tables_again = _tables(client, "twice")
         recorded = client.query(
             "SELECT version, name, checksum FROM twice.schema_migrations ORDER BY version"
         )
@@ -91,8 +95,8 @@ def test_migrate_twice_is_idempotent(engine_settings: Settings) -> None:
     names = [migration.name for migration in load_migrations()]
     assert (first.applied, first.already_applied) == (names, [])
     assert (second.applied, second.already_applied) == ([], names)
-    assert _tables(connect(engine_settings, use_database=False), "twice") == tables
-    assert {"alerts", "tasks", "task_events", "sla_events", "victim_cases", "kpi_tasks"} <= set(tables)
+    assert tables_again == tables
+    assert {"alerts", "tasks", "task_events", "sla_events", "victim_cases", "kpi_cells_recent"} <= set(tables)
     assert recorded.result_rows == [(m.version, m.name, m.checksum) for m in load_migrations()]
 
 
@@ -117,9 +121,8 @@ def test_retention_is_the_configured_ttl(open_database: OpenDatabase) -> None:
             "task_events",
             "sla_events",
             "victim_cases",
-            "kpi_task_attrs",
-            "kpi_task_facts",
-            "kpi_tasks",
+            "kpi_task_attrs_by_day",
+            "kpi_task_facts_by_day",
             "kpi_cells_recent",
             "kpi_cells_history",
         ):
@@ -396,7 +399,7 @@ def test_db_migrate_command(settings: Settings, tmp_path: Path) -> None:
     again = riskalert(settings, "db", "migrate", env=env)
     assert "ok        002_kpi_rollups.sql" in again.stdout
     assert "applied" not in again.stdout
-    assert "ok        004_kpi_tasks.sql" in again.stdout
+    assert "ok        005_kpi_facts_by_day.sql" in again.stdout
 
 
 def test_db_migrate_prints_the_cluster_ddl_without_connecting(settings: Settings, tmp_path: Path) -> None:

@@ -137,5 +137,4 @@ def test_tables_joined_on_task_id_share_the_shard_key() -> None:
     }
     assert keys["tasks"] == keys["task_events"] == keys["sla_events"] == keys["task_facts"]
     assert keys["tasks"] == "cityHash64(task_id)"
-    assert keys["kpi_task_attrs"] == keys["kpi_task_facts"] == keys["tasks"]
-    assert keys["kpi_tasks"] == "task"  # the column holds cityHash64(task_id): the same shard
+    assert keys["kpi_task_attrs_by_day"] == keys["kpi_task_facts_by_day"] == keys["tasks"]

@@ -7,13 +7,13 @@ from datetime import date
 
 import pytest
 
-from streams.db.migrate import MIGRATIONS_DIR, statements
+from streams.db.migrate import load_migrations, statements
 from streams.kpi import queries
 from streams.settings import PROJECT_ROOT, load_settings
 
 PERIOD_PARAMETERS = {"first_day", "last_day", "station", "level"}
 THRESHOLD_PARAMETERS = {"yellow_overdue", "red_overdue", "yellow_compliance", "red_compliance"}
-MIGRATION = (MIGRATIONS_DIR / "004_kpi_tasks.sql").read_text(encoding="utf-8")
+MIGRATIONS = "\n".join(migration.text for migration in load_migrations())
 
 
 def _parameters(sql: str) -> set[str]:
@@ -35,9 +35,9 @@ def _thresholds() -> queries.CardThresholds:
 
 
 def _statements() -> dict[str, str]:
-    """Migration 004's statements by the table or view they create."""
+    """The statements creating each table or view, the latest migration's where several do."""
     found = {}
-    for sql in statements(MIGRATION, database="rk", ttl_days=30):
+    for sql in statements(MIGRATIONS, database="rk", ttl_days=30):
         match = re.search(r"^CREATE (?:TABLE|MATERIALIZED VIEW) IF NOT EXISTS rk\.(\w+)", sql, re.M)
         if match:
             found[match[1]] = sql
@@ -47,10 +47,12 @@ def _statements() -> dict[str, str]:
 def test_the_queries_read_from_the_recent_cells_only_days_the_refresh_keeps() -> None:
     recent = _statements()["kpi_cells_recent_mv"]
     history = _statements()["kpi_cells_history_mv"]
-    [recent_days] = re.findall(r"WHERE day >= toDate\(now\(\), 'Asia/Shanghai'\) - (\d+)", recent)
+    [recent_days, facts_days] = re.findall(r"WHERE day >= toDate\(now\(\), 'Asia/Shanghai'\) - (\d+)", recent)
     [history_before] = re.findall(r"WHERE day < toDate\(now\(\), 'Asia/Shanghai'\) - (\d+)", history)
     # The boundary lies inside both windows: every day comes from a table that holds it.
     assert int(history_before) < queries.RECENT_DAYS < int(recent_days)
+    # A task's facts start on its creation day (a day earlier for a skewed clock): all of them are read.
+    assert int(facts_days) == int(recent_days) + 1
 
 
 def test_both_cell_tables_and_their_refreshes_are_the_same_but_for_the_days() -> None:
@@ -61,12 +63,13 @@ def test_both_cell_tables_and_their_refreshes_are_the_same_but_for_the_days() ->
     ]
     assert tables[0] == tables[1]
     bodies = [
-        re.sub(r"\nWHERE day [<>]=? .*\n", "\n", made[name].split(" AS\n", 1)[1])
+        re.sub(r"\n *WHERE day [<>]=? .*", "", made[name].split(" AS\n", 1)[1])
         for name in ("kpi_cells_recent_mv", "kpi_cells_history_mv")
     ]
     assert bodies[0] == bodies[1]
     columns = re.findall(r"^    (\w+) ", tables[0], re.M)
-    selected = re.findall(r"(?:AS (\w+)|^    (\w+)),?$", bodies[0], re.M)
+    outer = bodies[0].split("\nFROM", 1)[0]
+    selected = re.findall(r"(?:AS (\w+)|^    (\w+)),?$", outer, re.M)
     assert [alias or name for alias, name in selected] == columns
 
 
@@ -95,7 +98,10 @@ def test_thresholds_come_from_settings(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_levels_rank_as_the_migration_ranks_them() -> None:
-    assert "indexOf(['LOW', 'MEDIUM', 'HIGH', 'CRITICAL'], toString(level))" in MIGRATION
+    assert (
+        "indexOf(['LOW', 'MEDIUM', 'HIGH', 'CRITICAL'], toString(level))"
+        in _statements()["kpi_task_attrs_by_day_mv"]
+    )
     assert queries.LEVELS_BY_RANK == ("LOW", "MEDIUM", "HIGH", "CRITICAL")
 
 
