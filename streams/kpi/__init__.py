@@ -1,2 +1,4 @@
-"""The wall-display KPIs (DOMAIN.md), defined once as ClickHouse SQL (`queries`) and reported per station
-(`report`). Dashboards and `riskalert kpi` run the same SQL."""
+"""The wall-display KPIs (DOMAIN.md; docs/kpi.md), defined once as ClickHouse SQL (`queries`) over the
+cells migrations 004 and 005 keep, shaped into the report (`report`, `table`) that `riskalert kpi` prints
+and `GET /v1/kpi` (`http`) serves; `source` picks the store or the worker that owns it. Dashboards run
+the same SQL."""
