@@ -29,7 +29,7 @@ from streams.agents.sink import INPUTS
 from streams.codec import default_codec
 from streams.producer import CheckedProducer
 from streams.settings import Settings
-from tests.integration.test_worker_sink import _lag, _metrics, _sink, _sum
+from tests.integration.workers import metric_sum, sink_lag, sink_metrics, sink_worker
 from tests.support import alert_record, ms_ago, sla_event_record, task_event_record, task_record
 
 # Per task: 2 warnings, 2 task versions, 4 task events, 3 SLA events.
@@ -109,21 +109,21 @@ print(({count} // 10_000) * 10_000 / (time.perf_counter() - started))
     return float(result.stdout.strip().splitlines()[-1])
 
 
-def sink_worker(settings: Settings, count: int, workdir: Path) -> tuple[float, float]:
+def run_sink(settings: Settings, count: int, workdir: Path) -> tuple[float, float]:
     """Run the sink worker on the topics until its group committed everything.
 
     Returns:
         rows/s from "ready" (group join included), and rows/s from its first insert.
     """
-    worker = _sink(settings, workdir, "sink", f"chdb://{workdir / 'db'}")
+    worker = sink_worker(settings, workdir, "sink", f"chdb://{workdir / 'db'}")
     worker.env.update({"RISKALERT_SINK_BATCH_ROWS": "10000", "RISKALERT_SINK_BATCH_SECONDS": "1"})
     worker.start()
     started = time.perf_counter()
     first_insert = None
     try:
-        while _lag(settings) > 0:
+        while sink_lag(settings) > 0:
             worker.assert_running()
-            if first_insert is None and _sum(_metrics(worker), "riskalert_sink_rows_total") > 0:
+            if first_insert is None and metric_sum(sink_metrics(worker), "riskalert_sink_rows_total") > 0:
                 first_insert = time.perf_counter()
             time.sleep(0.05)
         done = time.perf_counter()
@@ -144,7 +144,7 @@ def main() -> None:
         print(f"bare consume + decode (librdkafka, one process): {consume_rate:,.0f} records/s")
         insert_rate = bare_insert(count)
         print(f"bare chDB insert (10,000 alert rows per insert): {insert_rate:,.0f} rows/s")
-        from_ready, from_first_insert = sink_worker(settings, count, Path(tmp))
+        from_ready, from_first_insert = run_sink(settings, count, Path(tmp))
         print(f"sink worker, Kafka -> chDB, from ready (with group join): {from_ready:,.0f} rows/s")
         print(f"sink worker, from its first insert: {from_first_insert:,.0f} rows/s")
         print(f"ratio sink (from first insert) / bare consume: {from_first_insert / consume_rate:.2f}")

@@ -107,13 +107,15 @@ def task_event_record(
     return {**event, **changes}
 
 
-def sla_event_record(task_id: str, step: str, kind: str, due_at: int, **changes: object) -> dict[str, object]:
-    """A valid SlaEvent (cycle 1) of a task's step, with `changes` applied."""
+def sla_event_record(
+    task_id: str, step: str, kind: str, due_at: int, cycle: int = 1, **changes: object
+) -> dict[str, object]:
+    """A valid SlaEvent of a task's step in feedback cycle `cycle`, with `changes` applied."""
     event: dict[str, object] = {
-        "event_id": f"{task_id}:{step}:1:{kind}",
+        "event_id": f"{task_id}:{step}:{cycle}:{kind}",
         "task_id": task_id,
         "step": step,
-        "cycle": 1,
+        "cycle": cycle,
         "kind": kind,
         "due_at": due_at,
         "detected_at": due_at,
@@ -127,3 +129,36 @@ def sla_event_record(task_id: str, step: str, kind: str, due_at: int, **changes:
         "sources": ["JZZ"],
     }
     return {**event, **changes}
+
+
+NAMES = ["张三丰", "李四", "王小五", "欧阳娜娜", "赵六"]
+
+
+def raw_alert(n: int, **overrides: object) -> dict[str, object]:
+    """A warning as an upstream platform sends it: raw ID number, phone and name (ingest input)."""
+    record: dict[str, object] = {
+        "source": ["JZZ", "MPS_FUND", "NAC_APP", "BANK"][n % 4],
+        "source_alert_id": f"A-{n:05d}",
+        "issued_at": iso_ago(60),
+        "level": ["CRITICAL", "HIGH", "MEDIUM", "LOW"][n % 4],
+        "fraud_type": "FAKE_INVESTMENT",
+        "station_code": f"S{n % 12:02d}",
+        "region_code": "R330106",
+        "id_number": make_id_number(sequence=n % 1000),
+        "phone": make_phone(n),
+        "name": NAMES[n % len(NAMES)],
+        "amount_at_risk_yuan": "1999.99",
+        "case_note": f"victim called back from {make_phone(n)}",
+    }
+    record.update(overrides)
+    return record
+
+
+def raw_identifiers(records: list[dict[str, object]]) -> set[str]:
+    """The raw ID numbers, phones and names in ingest input records."""
+    found = set()
+    for record in records:
+        for field in ("id_number", "phone", "name"):
+            if isinstance(record.get(field), str):
+                found.add(str(record[field]))
+    return found

@@ -10,7 +10,6 @@ range are cut freshly, at most `max_rows` at a time.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
@@ -145,7 +144,3 @@ class PartitionBatcher(Generic[Item]):
         del self._pending[:size]
         return items
 
-
-def spans_after(offset: int, spans: Iterable[Span]) -> list[Span]:
-    """The journaled spans a partition resumed at `offset` must still honour, in offset order."""
-    return sorted(span for span in spans if span.last_offset >= offset)

@@ -35,7 +35,7 @@ from streams.db.insert import insert_rows
 from streams.db.migrate import migrate
 from streams.kpi.cells import refresh_cells
 from streams.settings import Settings, load_settings
-from tests.support import task_record
+from tests.support import sla_event_record, task_record
 
 CHINA = ZoneInfo("Asia/Shanghai")
 # Keep 2025's rows for 20 years, so the fixed dates never expire.
@@ -98,23 +98,18 @@ def sla(
 ) -> dict[str, Any]:
     """An SLA event of a scenario task (`done`: when the step was completed, for MET and MET_LATE)."""
     station, level, _, _ = TASKS[task_id]
-    return {
-        "event_id": f"{task_id}:{step}:{cycle}:{kind}",
-        "task_id": task_id,
-        "step": step,
-        "cycle": cycle,
-        "kind": kind,
-        "due_at": at(due),
-        "detected_at": at(done or due) + 1,
-        "completed_at": at(done) if done else None,
-        "implied": False,
-        "overdue_by_ms": max(0, at(done or due) - at(due)),
-        "level": level,
-        "station_code": station,
-        "region_code": "370202",
-        "fraud_type": "FAKE_INVESTMENT",
-        "sources": ["JZZ"],
-    }
+    return sla_event_record(
+        task_id,
+        step,
+        kind,
+        at(due),
+        cycle,
+        detected_at=at(done or due) + 1,
+        completed_at=at(done) if done else None,
+        overdue_by_ms=max(0, at(done or due) - at(due)),
+        level=level,
+        station_code=station,
+    )
 
 
 def on_time(task_id: str, step: str, due: str, done: str, cycle: int = 1) -> list[dict[str, Any]]:

@@ -25,7 +25,7 @@ from streams.db.insert import batch_token, insert_rows
 from streams.db.migrate import Migration, load_migrations, migrate
 from streams.settings import Settings, load_settings
 from tests.integration.cli import riskalert
-from tests.support import task_record
+from tests.support import sla_event_record, task_record
 
 CHINA = ZoneInfo("Asia/Shanghai")
 # Fixed dates, so the expected figures are fixed; the KPI databases keep rows for 20 years.
@@ -221,24 +221,17 @@ def _event(task_id: str, kind: str, when: str, **fields: Any) -> dict[str, Any]:
 
 
 def _sla(task_id: str, step: str, kind: str, due: str, cycle: int = 1) -> dict[str, Any]:
-    station = TASKS[task_id][0]
-    return {
-        "event_id": f"{task_id}:{step}:{cycle}:{kind}",
-        "task_id": task_id,
-        "step": step,
-        "cycle": cycle,
-        "kind": kind,
-        "due_at": at(due),
-        "detected_at": at(due),
-        "completed_at": at(due) - 60_000 if kind == "MET" else None,
-        "implied": False,
-        "overdue_by_ms": 0,
-        "level": "HIGH",
-        "station_code": station,
-        "region_code": "R1",
-        "fraud_type": "FAKE_INVESTMENT",
-        "sources": ["JZZ"],
-    }
+    completed_at = at(due) - 60_000 if kind == "MET" else None
+    return sla_event_record(
+        task_id,
+        step,
+        kind,
+        at(due),
+        cycle,
+        completed_at=completed_at,
+        station_code=TASKS[task_id][0],
+        region_code="R1",
+    )
 
 
 def _steps(task_id: str, kinds: dict[str, list[str]], due: str) -> list[dict[str, Any]]:

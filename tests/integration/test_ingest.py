@@ -13,44 +13,23 @@ from streams.partitioning import kafka_partition
 from streams.settings import Settings
 from tests.integration.cli import riskalert, riskalert_ok
 from tests.integration.kafka_io import Read, create_prefixed_topics, delete_prefixed_topics, read_all
-from tests.support import iso_ago, make_id_number, make_phone, ms_ago
-
-NAMES = ["张三丰", "李四", "王小五", "欧阳娜娜", "赵六"]
-
-
-def _alert(n: int, **overrides: object) -> dict[str, object]:
-    record: dict[str, object] = {
-        "source": ["JZZ", "MPS_FUND", "NAC_APP", "BANK"][n % 4],
-        "source_alert_id": f"A-{n:05d}",
-        "issued_at": iso_ago(60),
-        "level": ["CRITICAL", "HIGH", "MEDIUM", "LOW"][n % 4],
-        "fraud_type": "FAKE_INVESTMENT",
-        "station_code": f"S{n % 12:02d}",
-        "region_code": "R330106",
-        "id_number": make_id_number(sequence=n % 1000),
-        "phone": make_phone(n),
-        "name": NAMES[n % len(NAMES)],
-        "amount_at_risk_yuan": "1999.99",
-        "case_note": f"victim called back from {make_phone(n)}",
-    }
-    record.update(overrides)
-    return record
+from tests.support import iso_ago, make_id_number, make_phone, ms_ago, raw_alert, raw_identifiers
 
 
 def _mixed_input() -> tuple[list[str], dict[str, object]]:
     """Valid, invalid and duplicate lines, and what must come out of them."""
-    valid = [_alert(n) for n in range(40)]
+    valid = [raw_alert(n) for n in range(40)]
     lines = [json.dumps(record, ensure_ascii=False) for record in valid]
     lines += [
         json.dumps(valid[3], ensure_ascii=False),
         json.dumps(valid[7], ensure_ascii=False),
     ]  # re-deliveries
     bad = {
-        "bad_id_number": _alert(100, id_number=make_id_number(sequence=5)[:-1] + "0"),
-        "bad_enum": _alert(101, level="SEVERE"),
-        "missing_field": {k: v for k, v in _alert(102).items() if k != "source_alert_id"},
-        "negative_amount": _alert(103, amount_at_risk_yuan="-5"),
-        "future_timestamp": _alert(104, issued_at="2099-01-01T00:00:00+08:00"),
+        "bad_id_number": raw_alert(100, id_number=make_id_number(sequence=5)[:-1] + "0"),
+        "bad_enum": raw_alert(101, level="SEVERE"),
+        "missing_field": {k: v for k, v in raw_alert(102).items() if k != "source_alert_id"},
+        "negative_amount": raw_alert(103, amount_at_risk_yuan="-5"),
+        "future_timestamp": raw_alert(104, issued_at="2099-01-01T00:00:00+08:00"),
     }
     bad_lines = {reason: json.dumps(record, ensure_ascii=False) for reason, record in bad.items()}
     bad_lines["bad_json"] = '{"source": "JZZ", "phone": "13912345678"'
@@ -91,7 +70,7 @@ def test_mixed_file_counts_exactly(isolated: Settings, tmp_path: Path) -> None:
 
 
 def test_allow_rejects_and_csv(isolated: Settings, tmp_path: Path) -> None:
-    records = [_alert(n) for n in range(10)] + [_alert(11, issued_at="not a time")]
+    records = [raw_alert(n) for n in range(10)] + [raw_alert(11, issued_at="not a time")]
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=list(records[0]))
     writer.writeheader()
@@ -162,15 +141,6 @@ def test_events_and_victim_history(isolated: Settings, tmp_path: Path) -> None:
     assert len(history[0].record["relative_keys"]) == 2  # type: ignore[arg-type]
 
 
-def _raw_identifiers(records: list[dict[str, object]]) -> set[str]:
-    found = set()
-    for record in records:
-        for field in ("id_number", "phone", "name"):
-            if isinstance(record.get(field), str):
-                found.add(str(record[field]))
-    return found
-
-
 def test_no_raw_identifier_reaches_any_topic_or_output(isolated: Settings, tmp_path: Path) -> None:
     """Scan every byte produced to every topic, and everything the CLI printed."""
     lines, _ = _mixed_input()
@@ -179,7 +149,7 @@ def test_no_raw_identifier_reaches_any_topic_or_output(isolated: Settings, tmp_p
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     result = riskalert(isolated, "ingest", "alerts", "--allow-rejects", str(path))
     assert result.returncode == 0
-    identifiers = _raw_identifiers(parsed) | {"13912345678"}
+    identifiers = raw_identifiers(parsed) | {"13912345678"}
     assert len(identifiers) > 80
     produced: list[Read] = []
     for name in ("alerts.raw", "alerts.dlq", "tasks.events", "victims.history"):
@@ -198,7 +168,9 @@ def test_no_raw_identifier_reaches_any_topic_or_output(isolated: Settings, tmp_p
 
 @pytest.mark.parametrize("kind", ["alerts", "events"])
 def test_stdin_is_accepted(isolated: Settings, kind: str) -> None:
-    record = _alert(1) if kind == "alerts" else {"task_id": "t-9", "type": "CLOSED", "occurred_at": ms_ago(5)}
+    record = (
+        raw_alert(1) if kind == "alerts" else {"task_id": "t-9", "type": "CLOSED", "occurred_at": ms_ago(5)}
+    )
     result = riskalert(isolated, "ingest", kind, "-", stdin=json.dumps(record))
     assert result.returncode == 0, result.stdout + result.stderr
     topic = "alerts.raw" if kind == "alerts" else "tasks.events"
@@ -224,7 +196,7 @@ def test_worker_processes_give_the_same_output_as_one_process(
     """A file bigger than one chunk goes through worker processes; order and line numbers must hold."""
     lines = []
     for n in range(2600):
-        record = _alert(n, issued_at=iso_ago(30)) if n % 97 else _alert(n, level="NOPE")
+        record = raw_alert(n, issued_at=iso_ago(30)) if n % 97 else raw_alert(n, level="NOPE")
         lines.append(json.dumps(record, ensure_ascii=False) if n % 401 else "{broken")
     path = tmp_path / "big.jsonl"
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")

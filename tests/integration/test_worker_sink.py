@@ -10,7 +10,6 @@ retries, resumes by itself and loses nothing.
 from __future__ import annotations
 
 import json
-import re
 import time
 import urllib.request
 import uuid
@@ -19,19 +18,24 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from confluent_kafka import Consumer, TopicPartition
 from confluent_kafka.admin import AdminClient
 
-from streams.agents.sink import INPUTS
 from streams.codec import default_codec
 from streams.producer import CheckedProducer
 from streams.settings import Settings
 from tests.integration.chdb_dump import dump_in_child
 from tests.integration.cli import riskalert_ok
 from tests.integration.kafka_io import read_all
-from tests.integration.test_ingest import _alert, _raw_identifiers
-from tests.integration.workers import WorkerProcess, free_port
-from tests.support import alert_record, ms_ago, sla_event_record, task_event_record, task_record
+from tests.integration.workers import WorkerProcess, metric_sum, sink_lag, sink_metrics, sink_worker
+from tests.support import (
+    alert_record,
+    ms_ago,
+    raw_alert,
+    raw_identifiers,
+    sla_event_record,
+    task_event_record,
+    task_record,
+)
 
 ALERTS = 3000
 TASKS = 600
@@ -88,64 +92,14 @@ def _produce_data_set(settings: Settings) -> dict[str, int]:
     }
 
 
-def _sink(settings: Settings, tmp_path: Path, name: str, dsn: str, **env: str) -> WorkerProcess:
-    worker = WorkerProcess(settings, tmp_path / name)
-    worker.env.update(
-        {
-            "RISKALERT_WORKER_STAGES": '["sink"]',
-            "RISKALERT_SINK_METRICS_PORT": str(worker.port),
-            "RISKALERT_METRICS_PORT": str(free_port()),  # unused by the sink; must differ from its port
-            "RISKALERT_CLICKHOUSE_DSN": dsn,
-            "RISKALERT_SINK_BATCH_ROWS": "100",
-            "RISKALERT_SINK_BATCH_SECONDS": "0.1",
-            "RISKALERT_SINK_RETRY_MAX_SECONDS": "1",
-            # A killed member's partitions move on after this; the default 20 s only slows the test.
-            "RISKALERT_WORKER_SESSION_TIMEOUT_SECONDS": "6",
-            **env,
-        }
-    )
-    return worker
-
-
-def _metrics(worker: WorkerProcess) -> dict[str, float]:
-    """The worker's sink metrics: `name{labels}` -> value."""
-    with urllib.request.urlopen(f"http://127.0.0.1:{worker.port}/metrics", timeout=5) as response:
-        text = response.read().decode()
-    pattern = re.compile(r"^(riskalert_sink_\w+(?:\{[^}]*\})?) (\S+)$", re.MULTILINE)
-    return {name: float(value) for name, value in pattern.findall(text)}
-
-
-def _sum(metrics: dict[str, float], prefix: str) -> float:
-    return sum(value for name, value in metrics.items() if name.startswith(prefix))
-
-
-def _lag(settings: Settings) -> int:
-    """Records in the sink's inputs past its committed offsets."""
-    consumer = Consumer(
-        {**settings.kafka_client_config(), "group.id": f"{settings.topic_prefix}riskalert-sink"}
-    )
-    try:
-        lag = 0
-        for logical in INPUTS:
-            topic = settings.topic(logical)
-            partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
-            tps = [TopicPartition(topic, p) for p in partitions]
-            for tp in consumer.committed(tps, timeout=10):
-                _, high = consumer.get_watermark_offsets(tp, timeout=10)
-                lag += high - max(tp.offset, 0)
-        return lag
-    finally:
-        consumer.close()
-
-
 def _wait_caught_up(settings: Settings, worker: WorkerProcess, timeout_seconds: float = 120) -> None:
     deadline = time.monotonic() + timeout_seconds
     while time.monotonic() < deadline:
         worker.assert_running()
-        if _lag(settings) == 0:
+        if sink_lag(settings) == 0:
             return
         time.sleep(0.5)
-    raise AssertionError(f"sink did not catch up; lag {_lag(settings)}:\n{worker.tail()}")
+    raise AssertionError(f"sink did not catch up; lag {sink_lag(settings)}:\n{worker.tail()}")
 
 
 def _forget_group(settings: Settings) -> None:
@@ -172,7 +126,7 @@ def test_sink_rows_are_exact_across_kill9s(
     expected = _produce_data_set(isolated)
 
     clean_dsn = f"chdb://{tmp_path / 'clean-db'}"
-    clean = _sink(isolated, tmp_path, "clean", clean_dsn)
+    clean = sink_worker(isolated, tmp_path, "clean", clean_dsn)
     reap.append(clean)
     clean.start()
     _wait_caught_up(isolated, clean)
@@ -180,7 +134,7 @@ def test_sink_rows_are_exact_across_kill9s(
     _forget_group(isolated)  # the killed run reads everything again, in the same consumer group
 
     killed_dsn = f"chdb://{tmp_path / 'killed-db'}"
-    killed = _sink(isolated, tmp_path, "killed", killed_dsn)
+    killed = sink_worker(isolated, tmp_path, "killed", killed_dsn)
     reap.append(killed)
     sent_before_kills = recut_before_kills = 0.0
     for threshold in (1000, 1000, 1000):
@@ -188,21 +142,21 @@ def test_sink_rows_are_exact_across_kill9s(
         # Kill once this incarnation has inserted `threshold` rows, mid-round: a round journals and
         # inserts a batch per partition and commits at its end, so the next start must re-send some.
         deadline = time.monotonic() + 60
-        while _sum(_metrics(killed), "riskalert_sink_rows_total") < threshold:
+        while metric_sum(sink_metrics(killed), "riskalert_sink_rows_total") < threshold:
             assert time.monotonic() < deadline, killed.tail()
             time.sleep(0.05)
-        before_kill = _metrics(killed)
-        sent_before_kills += _sum(before_kill, "riskalert_sink_rows_total")
-        recut_before_kills += _sum(before_kill, 'riskalert_sink_batches_total{cut="journaled"')
+        before_kill = sink_metrics(killed)
+        sent_before_kills += metric_sum(before_kill, "riskalert_sink_rows_total")
+        recut_before_kills += metric_sum(before_kill, 'riskalert_sink_batches_total{cut="journaled"')
         killed.kill9()
     killed.start()
     _wait_caught_up(isolated, killed)
-    last = _metrics(killed)
+    last = sink_metrics(killed)
     assert killed.stop() == 0
 
     # Some kill landed between journal and commit: a restart re-cut batches at journaled offsets.
-    assert recut_before_kills + _sum(last, 'riskalert_sink_batches_total{cut="journaled"') > 0, last
-    assert sent_before_kills + _sum(last, "riskalert_sink_rows_total") > sum(expected.values())
+    assert recut_before_kills + metric_sum(last, 'riskalert_sink_batches_total{cut="journaled"') > 0, last
+    assert sent_before_kills + metric_sum(last, "riskalert_sink_rows_total") > sum(expected.values())
 
     clean_rows, killed_rows = dump_in_child(clean_dsn), dump_in_child(killed_dsn)
     assert {table: len(rows) for table, rows in clean_rows.items()} == expected
@@ -226,7 +180,7 @@ def test_sink_pauses_while_clickhouse_fails_and_loses_nothing(
     fault = tmp_path / "clickhouse-down"
     fault.touch()
     dsn = f"chdb://{tmp_path / 'db'}"
-    sink = _sink(
+    sink = sink_worker(
         isolated, tmp_path, f"sink-{uuid.uuid4().hex[:6]}", dsn, RISKALERT_SINK_FAULT_FILE=str(fault)
     )
     reap.append(sink)
@@ -235,18 +189,21 @@ def test_sink_pauses_while_clickhouse_fails_and_loses_nothing(
 
     deadline = time.monotonic() + 60
     while True:
-        metrics = _metrics(sink)
-        if _sum(metrics, "riskalert_sink_failures_total") >= 3 and metrics["riskalert_sink_paused"] == 1:
+        metrics = sink_metrics(sink)
+        if (
+            metric_sum(metrics, "riskalert_sink_failures_total") >= 3
+            and metrics["riskalert_sink_paused"] == 1
+        ):
             break
         assert time.monotonic() < deadline, sink.tail()
         time.sleep(0.2)
-    assert _sum(metrics, "riskalert_sink_rows_total") == 0
+    assert metric_sum(metrics, "riskalert_sink_rows_total") == 0
     produced = ALERTS + TASKS * VERSIONS + TASKS * (len(EVENT_KINDS) + len(SLA_KINDS)) + VICTIMS + 2
-    assert _lag(isolated) == produced  # nothing was committed while ClickHouse was down
+    assert sink_lag(isolated) == produced  # nothing was committed while ClickHouse was down
 
     fault.unlink()  # ClickHouse is back
     _wait_caught_up(isolated, sink)
-    metrics = _metrics(sink)
+    metrics = sink_metrics(sink)
     assert metrics["riskalert_sink_paused"] == 0
     assert sink.stop() == 0
 
@@ -259,23 +216,23 @@ def test_no_raw_identifier_reaches_clickhouse(
 ) -> None:
     """Raw warnings (ID numbers, phones, names) through ingest, the stream worker and the sink: no
     identifier in any ClickHouse row, in either worker's log, or in the sink's metrics."""
-    records = [_alert(n) for n in range(30)]
+    records = [raw_alert(n) for n in range(30)]
     path = tmp_path / "alerts.jsonl"
     path.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in records) + "\n", encoding="utf-8")
-    identifiers = _raw_identifiers(records)
+    identifiers = raw_identifiers(records)
     assert len(identifiers) >= 60
     riskalert_ok(isolated, "ingest", "alerts", str(path))
 
     dsn = f"chdb://{tmp_path / 'db'}"
     stream = WorkerProcess(isolated, tmp_path / "stream")
     reap.append(stream)
-    sink = _sink(isolated, tmp_path, "sink", dsn)
+    sink = sink_worker(isolated, tmp_path, "sink", dsn)
     reap.append(sink)
     stream.start()
     sink.start()
     deadline = time.monotonic() + 90
     while True:
-        metrics = _metrics(sink)
+        metrics = sink_metrics(sink)
         alerts = metrics.get('riskalert_sink_rows_total{table="alerts"}', 0)
         tasks = metrics.get('riskalert_sink_rows_total{table="tasks"}', 0)
         if alerts >= len(records) and tasks >= len(records):

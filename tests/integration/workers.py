@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import socket
 import subprocess
 import time
+import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from confluent_kafka import Consumer, TopicPartition
+
+from streams.agents.sink import INPUTS
 from streams.settings import Settings
 from tests.integration.cli import RISKALERT
 
@@ -104,3 +109,55 @@ def running_worker(settings: Settings, tmp_path: Path, name: str = "worker") -> 
         if worker.process is not None and worker.process.poll() is None:
             worker.process.kill()
             worker.process.wait(timeout=30)
+
+
+def sink_worker(settings: Settings, tmp_path: Path, name: str, dsn: str, **env: str) -> WorkerProcess:
+    """A sink worker (`--stages sink`) on `dsn`, with small, quick batches; started by the caller."""
+    worker = WorkerProcess(settings, tmp_path / name)
+    worker.env.update(
+        {
+            "RISKALERT_WORKER_STAGES": '["sink"]',
+            "RISKALERT_SINK_METRICS_PORT": str(worker.port),
+            "RISKALERT_METRICS_PORT": str(free_port()),  # unused by the sink; must differ from its port
+            "RISKALERT_CLICKHOUSE_DSN": dsn,
+            "RISKALERT_SINK_BATCH_ROWS": "100",
+            "RISKALERT_SINK_BATCH_SECONDS": "0.1",
+            "RISKALERT_SINK_RETRY_MAX_SECONDS": "1",
+            # A killed member's partitions move on after this; the default 20 s only slows the test.
+            "RISKALERT_WORKER_SESSION_TIMEOUT_SECONDS": "6",
+            **env,
+        }
+    )
+    return worker
+
+
+def sink_metrics(worker: WorkerProcess) -> dict[str, float]:
+    """The worker's sink metrics: `name{labels}` -> value."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{worker.port}/metrics", timeout=5) as response:
+        text = response.read().decode()
+    pattern = re.compile(r"^(riskalert_sink_\w+(?:\{[^}]*\})?) (\S+)$", re.MULTILINE)
+    return {name: float(value) for name, value in pattern.findall(text)}
+
+
+def metric_sum(metrics: dict[str, float], prefix: str) -> float:
+    """The sum of the series whose `name{labels}` starts with `prefix`."""
+    return sum(value for name, value in metrics.items() if name.startswith(prefix))
+
+
+def sink_lag(settings: Settings) -> int:
+    """Records in the sink's inputs past its committed offsets."""
+    consumer = Consumer(
+        {**settings.kafka_client_config(), "group.id": f"{settings.topic_prefix}riskalert-sink"}
+    )
+    try:
+        lag = 0
+        for logical in INPUTS:
+            topic = settings.topic(logical)
+            partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
+            tps = [TopicPartition(topic, p) for p in partitions]
+            for tp in consumer.committed(tps, timeout=10):
+                _, high = consumer.get_watermark_offsets(tp, timeout=10)
+                lag += high - max(tp.offset, 0)
+        return lag
+    finally:
+        consumer.close()
