@@ -95,6 +95,7 @@ def variables() -> list[object]:
     made.append(
         dash.TextBoxVariable(TASK_VIEW_VARIABLE)
         .label("Task id")
+        .default_value("")
         .description("The task shown in the task view (pages link here with it set).")
     )
     return made
@@ -226,7 +227,7 @@ def build() -> dash.Dashboard:
         .timezone(TIMEZONE)
         .time("now-6d/d", "now/d")
         .refresh("1m")
-        .editable()
+        .readonly()
         .tooltip(DashboardCursorSync.CROSSHAIR)
     )
     for variable in variables():

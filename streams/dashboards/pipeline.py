@@ -131,7 +131,7 @@ def build() -> dash.Dashboard:
         .timezone(TIMEZONE)
         .time("now-6h", "now")
         .refresh("30s")
-        .editable()
+        .readonly()
         .tooltip(DashboardCursorSync.CROSSHAIR)
         .with_variable(region_variable())
     )

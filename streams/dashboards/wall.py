@@ -228,7 +228,7 @@ def build() -> dash.Dashboard:
         .timezone(TIMEZONE)
         .time("now-6d/d", "now/d")
         .refresh("30s")
-        .editable()
+        .readonly()
         .tooltip(DashboardCursorSync.OFF)
         .with_variable(station_variable())
     )
