@@ -36,7 +36,7 @@ def any_of(column: str, variable: str) -> str:
 
 def level_rank_in(variable: str) -> str:
     """A cell's level rank is one of the selected levels (the cells keep ranks, not names)."""
-    ranks = f"arrayMap(name -> indexOf({queries.LEVEL_NAMES_SQL}, name), [${{{variable}:singlequote}}])"
+    ranks = f"arrayMap(level_name -> indexOf({queries.LEVEL_NAMES_SQL}, level_name), [${{{variable}:singlequote}}])"
     return f"$__conditionalAll(has({ranks}, level_rank), ${variable})"
 
 
