@@ -129,7 +129,9 @@ def backend_macros(query: str, query_range: QueryRange) -> str:
             query = query.replace(match.group(0), render.format(c=column), 1)
 
     with_column("timeFilter", f"{{c}} >= {start} AND {{c}} <= {end}")
-    with_column("dateFilter", f"{{c}} >= {utc_date(query_range.from_ms)} AND {{c}} <= {utc_date(query_range.to_ms)}")
+    with_column(
+        "dateFilter", f"{{c}} >= {utc_date(query_range.from_ms)} AND {{c}} <= {utc_date(query_range.to_ms)}"
+    )
     with_column("timeInterval", f"toStartOfInterval(toDateTime({{c}}), INTERVAL {seconds} second)")
     assert "_ms" not in re.findall(r"\$__\w+", query), "the _ms macros are not modelled"
     query = re.sub(r"\$__fromTime\b", start, query)

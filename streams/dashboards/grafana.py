@@ -8,7 +8,7 @@ grafana-foundation-sdk has no builder for the grafana-clickhouse-datasource plug
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 from grafana_foundation_sdk.builders import dashboard as dash
 from grafana_foundation_sdk.builders import prometheus
@@ -98,7 +98,7 @@ def thresholds(base: str, *steps: tuple[float, str]) -> dash.ThresholdsConfig:
     )
 
 
-def text_map(mapping: dict[str, tuple[str, str]]) -> list[Any]:
+def text_map(mapping: dict[str, tuple[str, str]]) -> list[ValueMap]:
     """A value mapping: each value shown as a text in a colour."""
     options = {
         value: ValueMappingResult(text=text, color=color, index=index)
@@ -112,11 +112,3 @@ def text_map(mapping: dict[str, tuple[str, str]]) -> list[Any]:
 def place(panel: Any, x: int, y: int, w: int, h: int, panel_id: int) -> Any:
     """The panel at grid position (x, y), w columns wide and h rows high, with its id."""
     return panel.grid_pos(GridPos(x=x, y=y, w=w, h=h)).id(panel_id)
-
-
-def task_link() -> dash.DashboardLink:
-    """A data link from a task id to its task view on the ops board."""
-    return dash.DashboardLink().title("Task view").url(TASK_VIEW_LINK)
-
-
-Kind = Literal["clickhouse", "prometheus"]

@@ -48,7 +48,8 @@ VARIABLES = (
     (
         "region",
         "Region",
-        "SELECT DISTINCT region_code FROM tasks WHERE created_at > now() - INTERVAL 90 DAY ORDER BY region_code",
+        "SELECT DISTINCT region_code FROM tasks WHERE created_at > now() - INTERVAL 90 DAY"
+        " ORDER BY region_code",
     ),
     (
         "station",
@@ -59,7 +60,8 @@ VARIABLES = (
     (
         "fraud_type",
         "Fraud type",
-        "SELECT DISTINCT fraud_type FROM tasks WHERE created_at > now() - INTERVAL 90 DAY ORDER BY fraud_type",
+        "SELECT DISTINCT fraud_type FROM tasks WHERE created_at > now() - INTERVAL 90 DAY"
+        " ORDER BY fraud_type",
     ),
     (
         "source",
@@ -113,8 +115,8 @@ def task_view() -> list[tuple[object, tuple[int, int, int, int]]]:
     )
     timeline = table_panel(
         "Task timeline",
-        "Every lifecycle event (签收, 派发, 核查, 反馈, 二次反馈, measures, victimisation) and SLA event (at risk, "
-        "breached, met, met late; with its due time) of the task, in time order.",
+        "Every lifecycle event (签收, 派发, 核查, 反馈, 二次反馈, measures, victimisation) and SLA event "
+        "(at risk, breached, met, met late; with its due time) of the task, in time order.",
         sql.task_timeline(),
         "none",
         thresholds("green"),
@@ -131,8 +133,9 @@ def compliance() -> list[tuple[object, tuple[int, int, int, int]]]:
     rates = (
         bar_gauge(
             "Step compliance 及时率",
-            "Steps done by their due time ÷ steps whose due time passed or that were done: 签收 reception, 派发 "
-            f"dispatch, 核查 verification, and feedback rounds on time (1 − overdue feedback rate). {KPI_SCOPE}",
+            "Steps done by their due time ÷ steps whose due time passed or that were done: 签收 reception, "
+            "派发 dispatch, 核查 verification, and feedback rounds on time (1 − overdue feedback rate). "
+            f"{KPI_SCOPE}",
             ClickHouseTarget(sql.total_of(queries.station_kpis(FILTERS), columns)),
             PERCENT,
             thresholds("red", *GOOD_RATE_LIMITS),
@@ -157,8 +160,8 @@ def overdue() -> tuple[object, tuple[int, int, int, int]]:
     panel = table_panel(
         "Overdue tasks",
         "Steps whose due time fell in the range, breached and still not done, of tasks not closed: task id "
-        "(links to the task view), station, level, step, feedback round, overdue by, masked name. All filters "
-        "apply.",
+        "(links to the task view), station, level, step, feedback round, overdue by, masked name. All "
+        "filters apply.",
         sql.overdue_steps(BASE_FILTERS),
         "none",
         thresholds("green"),

@@ -14,7 +14,7 @@ from grafana_foundation_sdk.models.common import (
     VisibilityMode,
     VizOrientation,
 )
-from grafana_foundation_sdk.models.dashboard import DataSourceRef, DynamicConfigValue
+from grafana_foundation_sdk.models.dashboard import DataSourceRef, DynamicConfigValue, FieldColorModeId
 
 from streams.dashboards.grafana import CLICKHOUSE, ClickHouseTarget
 
@@ -42,7 +42,7 @@ def stat_tile(
         .with_target(ClickHouseTarget(query) if isinstance(query, str) else query)
         .unit(unit)
         .thresholds(limits)
-        .color_scheme(dash.FieldColor().mode("thresholds"))
+        .color_scheme(dash.FieldColor().mode(FieldColorModeId.THRESHOLDS))
         .color_mode(BigValueColorMode.BACKGROUND)
         .graph_mode(BigValueGraphMode.NONE)
         .text_mode(BigValueTextMode.VALUE)
@@ -101,7 +101,7 @@ def bar_gauge(
         .with_target(target)
         .unit(unit)
         .thresholds(limits)
-        .color_scheme(dash.FieldColor().mode("thresholds"))
+        .color_scheme(dash.FieldColor().mode(FieldColorModeId.THRESHOLDS))
         .reduce_options(common.ReduceDataOptions().calcs(["lastNotNull"]).values(False))
         .orientation(VizOrientation.HORIZONTAL)
     )

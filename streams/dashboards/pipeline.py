@@ -92,11 +92,13 @@ def panels() -> list[tuple[object, tuple[int, int, int, int]]]:
         "row in ClickHouse (end to end).",
         "s",
         (
-            f"histogram_quantile(0.9, sum by (le, table) (rate(riskalert_sink_insert_seconds_bucket{{{JOBS}}}{RATE})))",
+            "histogram_quantile(0.9, sum by (le, table) "
+            f"(rate(riskalert_sink_insert_seconds_bucket{{{JOBS}}}{RATE})))",
             "insert p90 {{table}}",
         ),
         (
-            f"histogram_quantile(0.9, sum by (le) (rate(riskalert_end_to_end_seconds_bucket{{{JOBS}}}{RATE})))",
+            "histogram_quantile(0.9, sum by (le) "
+            f"(rate(riskalert_end_to_end_seconds_bucket{{{JOBS}}}{RATE})))",
             "end to end p90",
         ),
     )

@@ -36,7 +36,8 @@ def any_of(column: str, variable: str) -> str:
 
 def level_rank_in(variable: str) -> str:
     """A cell's level rank is one of the selected levels (the cells keep ranks, not names)."""
-    ranks = f"arrayMap(level_name -> indexOf({queries.LEVEL_NAMES_SQL}, level_name), [${{{variable}:singlequote}}])"
+    names = f"[${{{variable}:singlequote}}]"
+    ranks = f"arrayMap(level_name -> indexOf({queries.LEVEL_NAMES_SQL}, level_name), {names})"
     return f"$__conditionalAll(has({ranks}, level_rank), ${variable})"
 
 
@@ -294,14 +295,17 @@ def task_details() -> str:
 
 
 def task_timeline() -> str:
-    """The lifecycle and SLA events of the `task_id` variable's task, in time order."""
+    """The lifecycle and SLA events of the `task_id` variable's task, in time order; an event stored
+    twice (a replayed batch) shows once."""
     return """SELECT time, event, step, feedback_round, detail
 FROM
 (
-    SELECT occurred_at AS time, toString(type) AS event, '' AS step, toUInt16(0) AS feedback_round,
-        concat(ifNull(toString(verify_method), ''), ifNull(toString(outcome), ''), ifNull(toString(measure), '')) AS detail
+    SELECT min(occurred_at) AS time, toString(type) AS event, '' AS step, toUInt16(0) AS feedback_round,
+        any(concat(ifNull(toString(verify_method), ''), ifNull(toString(outcome), ''),
+            ifNull(toString(measure), ''))) AS detail
     FROM task_events
     WHERE task_id = ${task_id:singlequote}
+    GROUP BY event_id, type
     UNION ALL
     SELECT min(detected_at) AS time, concat('SLA ', toString(kind)) AS event, toString(step) AS step,
         cycle AS feedback_round, concat('due ', formatDateTime(max(due_at), '%Y-%m-%d %H:%i:%S')) AS detail

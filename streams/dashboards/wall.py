@@ -4,7 +4,12 @@ and the week's trend, for a television in the command room (kiosk mode, refreshe
 from __future__ import annotations
 
 from grafana_foundation_sdk.builders import dashboard as dash
-from grafana_foundation_sdk.models.dashboard import DashboardCursorSync, DynamicConfigValue, VariableRefresh
+from grafana_foundation_sdk.models.dashboard import (
+    DashboardCursorSync,
+    DynamicConfigValue,
+    ValueMap,
+    VariableRefresh,
+)
 
 from streams.dashboards import sql
 from streams.dashboards.grafana import (
@@ -32,7 +37,10 @@ from streams.settings import Settings
 
 UID = "riskalert-wall"
 TITLE = "riskalert wall"
-KPI_PERIOD = "The period is the dashboard's range in whole China days (default: the last 7 days, today included, as `riskalert kpi`)."
+KPI_PERIOD = (
+    "The period is the dashboard's range in whole China days (default: the last 7 days, today "
+    "included, as `riskalert kpi`)."
+)
 # The card thresholds of the ranking: the settings' defaults, as `riskalert kpi` uses them unless
 # RISKALERT_KPI_* says otherwise (a centre that changes them regenerates the dashboards).
 _DEFAULTS = Settings.model_fields
@@ -66,7 +74,8 @@ def tiles() -> list[object]:
     return [
         stat_tile(
             "Warnings today",
-            "Distinct warnings (预警) merged into the tasks created today (China day); a merged warning counts once. "
+            "Distinct warnings (预警) merged into the tasks created today (China day); a merged warning "
+            "counts once. "
             "The same `warnings` figure as `riskalert kpi --from <today> --to <today>`.",
             sql.total_of(STATION_KPIS, "warnings"),
             "short",
@@ -81,16 +90,17 @@ def tiles() -> list[object]:
         ),
         stat_tile(
             "Overdue feedback rate 超期反馈率",
-            "Feedback rounds missing or late at their due time ÷ feedback rounds due, over the tasks created in "
-            f"the period. Amber past {YELLOW_OVERDUE:.0%}, red past {RED_OVERDUE:.0%} (the card limits). {KPI_PERIOD}",
+            "Feedback rounds missing or late at their due time ÷ feedback rounds due, over the tasks "
+            f"created in the period. Amber past {YELLOW_OVERDUE:.0%}, red past {RED_OVERDUE:.0%} (the card "
+            f"limits). {KPI_PERIOD}",
             sql.total_of(STATION_KPIS, "overdue_feedback_rate"),
             PERCENT,
             overdue_limits,
         ),
         stat_tile(
             "Dissuasion success rate 劝阻成功率",
-            "Tasks whose latest feedback is DISSUADED ÷ tasks whose latest feedback confirmed a risk (all but "
-            f"NO_RISK). Red below 90 %, amber below 95 %. {KPI_PERIOD}",
+            "Tasks whose latest feedback is DISSUADED ÷ tasks whose latest feedback confirmed a risk (all "
+            f"but NO_RISK). Red below 90 %, amber below 95 %. {KPI_PERIOD}",
             sql.total_of(STATION_KPIS, "dissuasion_rate"),
             PERCENT,
             thresholds("red", *GOOD_RATE_LIMITS),
@@ -188,7 +198,7 @@ def ranking() -> object:
     )
 
 
-def card_mappings() -> list[object]:
+def card_mappings() -> list[ValueMap]:
     """Card codes as the wall shows them."""
     return text_map(
         {"red": ("红牌 RED", "red"), "yellow": ("黄牌 YELLOW", "#EAB839"), "": ("–", "transparent")}

@@ -64,9 +64,7 @@ class CellFilters:
     def where(self) -> str:
         """The WHERE condition of a cell: in the period and past the filters."""
         return (
-            f"day BETWEEN {self.first_day} AND {self.last_day}\n"
-            f"    AND {self.station}\n"
-            f"    AND {self.level}"
+            f"day BETWEEN {self.first_day} AND {self.last_day}\n    AND {self.station}\n    AND {self.level}"
         )
 
 
@@ -156,6 +154,7 @@ RATE_COLUMNS = _compose(
     STEP_RATES=",\n    ".join(_step_rate(step) for step in STEPS),
 )
 
+
 def station_kpis(filters: CellFilters) -> str:
     """Every count-based KPI per station, and for all stations together (is_total = 1)."""
     return _compose(
@@ -240,6 +239,7 @@ GROUP BY GROUPING SETS ((station_code), ())
         TIME_COLUMNS=",\n    ".join(_time_columns(step) for step in TIMED_STEPS),
         CELLS_IN_PERIOD=cells_in_period(filters),
     )
+
 
 # Every count-based KPI per day of creation and station, and per day for all stations (is_total = 1):
 # the time series behind dashboard panels.

@@ -64,7 +64,9 @@ def table_columns() -> dict[str, set[str]]:
     columns: dict[str, set[str]] = {}
     for migration in load_migrations():
         for statement in statements(migration.text, database="riskalert", ttl_days=1095):
-            found = re.search(r"CREATE TABLE IF NOT EXISTS riskalert\.(\w+)\s*\((.*?)\n\)\s*ENGINE", statement, re.S)
+            found = re.search(
+                r"CREATE TABLE IF NOT EXISTS riskalert\.(\w+)\s*\((.*?)\n\)\s*ENGINE", statement, re.S
+            )
             if found:
                 columns[found.group(1)] = set(re.findall(r"^\s{4}(\w+) ", found.group(2), re.M))
     return columns
@@ -90,14 +92,18 @@ def test_panel_ids_are_unique_per_dashboard() -> None:
 
 def _cells(panel: dict[str, Any]) -> set[tuple[int, int]]:
     grid = panel["gridPos"]
-    return {(x, y) for x in range(grid["x"], grid["x"] + grid["w"]) for y in range(grid["y"], grid["y"] + grid["h"])}
+    return {
+        (x, y)
+        for x in range(grid["x"], grid["x"] + grid["w"])
+        for y in range(grid["y"], grid["y"] + grid["h"])
+    }
 
 
 def test_panels_fit_24_columns_without_overlapping() -> None:
     for board in dashboards().values():
         for panel in board["panels"]:
             grid = panel["gridPos"]
-            assert grid["x"] >= 0 and grid["w"] > 0 and grid["h"] > 0, panel["title"]
+            assert min(grid["x"], grid["w"] - 1, grid["h"] - 1) >= 0, panel["title"]
             assert grid["x"] + grid["w"] <= 24, panel["title"]
         for first, second in combinations(board["panels"], 2):
             assert not _cells(first) & _cells(second), (first["title"], second["title"])
@@ -125,7 +131,8 @@ def test_every_target_reads_a_provisioned_datasource() -> None:
 def test_the_file_provider_reads_the_dashboards() -> None:
     config = yaml.safe_load((PROVISIONING / "dashboards" / "riskalert.yaml").read_text(encoding="utf-8"))
     (provider,) = config["providers"]
-    assert provider["type"] == "file" and provider["options"]["path"]
+    assert provider["type"] == "file"
+    assert provider["options"]["path"]
     assert provider["allowUiUpdates"] is False
 
 
@@ -142,14 +149,19 @@ def test_every_stat_tile_has_absolute_thresholds() -> None:
     for tile in tiles:
         limits = tile["fieldConfig"]["defaults"]["thresholds"]
         assert limits["mode"] == "absolute", tile["title"]
-        assert limits["steps"][0]["value"] is None and limits["steps"][0]["color"], tile["title"]
+        assert limits["steps"][0]["value"] is None, tile["title"]  # the base colour
+        assert limits["steps"][0]["color"], tile["title"]
         assert tile["fieldConfig"]["defaults"]["color"]["mode"] == "thresholds", tile["title"]
 
 
 def test_the_wall_tiles_colour_rates_by_the_card_limits() -> None:
     tiles = {panel["title"]: panel for panel in dashboards()["riskalert-wall"]["panels"]}
     steps = tiles["Overdue feedback rate 超期反馈率"]["fieldConfig"]["defaults"]["thresholds"]["steps"]
-    assert [(step["value"], step["color"]) for step in steps] == [(None, "green"), (0.05, "#EAB839"), (0.1, "red")]
+    assert [(step["value"], step["color"]) for step in steps] == [
+        (None, "green"),
+        (0.05, "#EAB839"),
+        (0.1, "red"),
+    ]
 
 
 def test_variables_list_values_of_existing_columns() -> None:
@@ -176,9 +188,12 @@ def test_every_variable_a_query_uses_is_defined() -> None:
 
 
 def test_the_ops_board_filters_by_region_station_level_fraud_type_and_source() -> None:
-    variables = {variable["name"]: variable for variable in dashboards()["riskalert-ops"]["templating"]["list"]}
+    variables = {
+        variable["name"]: variable for variable in dashboards()["riskalert-ops"]["templating"]["list"]
+    }
     for name in ("region", "station", "level", "fraud_type", "source"):
-        assert variables[name]["multi"] and variables[name]["includeAll"], name
+        assert variables[name]["multi"], name
+        assert variables[name]["includeAll"], name
         assert variables[name]["current"]["value"] == ["$__all"], name
     assert variables["task_id"]["type"] == "textbox"
 
@@ -208,7 +223,10 @@ def test_the_pagers_link_opens_the_task_view() -> None:
 
 
 def test_the_pager_quotes_the_task_id_in_its_link() -> None:
-    assert grafana_task_url("http://g", "T 1&x") == "http://g/d/riskalert-ops/riskalert-ops?var-task_id=T%201%26x"
+    assert (
+        grafana_task_url("http://g", "T 1&x")
+        == "http://g/d/riskalert-ops/riskalert-ops?var-task_id=T%201%26x"
+    )
 
 
 def exported_series() -> set[str]:
@@ -216,7 +234,7 @@ def exported_series() -> set[str]:
     names = set()
     for value in vars(metrics).values():
         if isinstance(value, MetricWrapperBase):
-            kind, name = value._type, value._name  # noqa: SLF001 (prometheus_client keeps them private)
+            kind, name = value._type, value._name
             names |= {
                 "counter": {f"{name}_total"},
                 "gauge": {name},
@@ -233,14 +251,18 @@ def promql_expressions() -> list[str]:
 def test_every_metric_on_the_pipeline_board_is_exported_by_the_code() -> None:
     exported = exported_series()
     used = {name for expr in promql_expressions() for name in re.findall(r"\b(riskalert_\w+)", expr)}
-    assert used and used <= exported, used - exported
-    covered = {"riskalert_alerts_total", "riskalert_consumer_lag_records", "riskalert_dead_letters_total",
-               "riskalert_sink_insert_seconds_bucket", "riskalert_pages_total", "riskalert_sink_rows_total"}  # fmt: skip
+    assert used <= exported, used - exported
+    covered = {
+        "riskalert_alerts_total", "riskalert_consumer_lag_records", "riskalert_dead_letters_total",
+        "riskalert_sink_insert_seconds_bucket", "riskalert_pages_total", "riskalert_sink_rows_total",
+    }  # fmt: skip
     assert covered <= used
 
 
 def test_the_pipeline_board_reads_the_scrape_configs_jobs() -> None:
-    config = yaml.safe_load((PROJECT_ROOT / "deploy" / "prometheus" / "prometheus.yml").read_text(encoding="utf-8"))
+    config = yaml.safe_load(
+        (PROJECT_ROOT / "deploy" / "prometheus" / "prometheus.yml").read_text(encoding="utf-8")
+    )
     jobs = {job["job_name"] for job in config["scrape_configs"]}
     for expr in promql_expressions():
         for job in re.findall(r"riskalert-\w+", expr):
@@ -250,4 +272,5 @@ def test_the_pipeline_board_reads_the_scrape_configs_jobs() -> None:
 @pytest.mark.parametrize("path", sorted(GRAFANA_DIR.glob("*.json")), ids=lambda path: Path(path).name)
 def test_dashboards_are_utf8_json_with_a_final_newline(path: Path) -> None:
     text = path.read_text(encoding="utf-8")
-    assert text.endswith("}\n") and "\\u" not in text
+    assert text.endswith("}\n")
+    assert "\\u" not in text

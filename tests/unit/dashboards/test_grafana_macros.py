@@ -26,7 +26,10 @@ def test_time_macros_are_the_plugins_documented_output() -> None:
         "WHERE time >= toDateTime(1415792726) AND time <= toDateTime(1447328726)"
     )
     assert expand("$__fromTime, $__toTime", {}, RANGE) == "toDateTime(1415792726), toDateTime(1447328726)"
-    assert expand("$__timeInterval(column)", {}, RANGE) == "toStartOfInterval(toDateTime(column), INTERVAL 20 second)"
+    assert (
+        expand("$__timeInterval(column)", {}, RANGE)
+        == "toStartOfInterval(toDateTime(column), INTERVAL 20 second)"
+    )
     assert expand("$__interval_s", {}, RANGE) == "20"
     assert expand("$__interval_s", {}, QueryRange(0, 1, 300)) == "1"  # at least a second
 
@@ -58,9 +61,13 @@ def test_conditional_all_drops_the_condition_for_all_only() -> None:
 def test_variables_format_as_grafana_does() -> None:
     quoted = {"v": Variable(["O'Brien", "x"])}
     assert interpolate("${v:singlequote}", quoted) == "'O\\'Brien','x'"
-    assert interpolate("$v and [[v]] and ${v}", {"v": Variable(["a", "b"])}) == "'a','b' and 'a','b' and 'a','b'"
+    assert (
+        interpolate("$v and [[v]] and ${v}", {"v": Variable(["a", "b"])}) == "'a','b' and 'a','b' and 'a','b'"
+    )
     assert interpolate("$v", {"v": Variable(["T1"], multi=False)}) == "T1"
-    assert interpolate("${v:singlequote}", {"v": Variable([ALL], ["a", "b"])}) == "'a','b'"  # All: every option
+    assert (
+        interpolate("${v:singlequote}", {"v": Variable([ALL], ["a", "b"])}) == "'a','b'"
+    )  # All: every option
     assert interpolate("$__fromTime $unknown", {}) == "$__fromTime $unknown"
 
 

@@ -11,7 +11,9 @@ GRANTS = PROVISIONING / "clickhouse-grants.sql"
 
 def grant_statements() -> list[str]:
     """The grants file's statements, comments removed."""
-    text = "\n".join(line for line in GRANTS.read_text(encoding="utf-8").splitlines() if not line.startswith("--"))
+    text = "\n".join(
+        line for line in GRANTS.read_text(encoding="utf-8").splitlines() if not line.startswith("--")
+    )
     return [statement.strip() for statement in text.split(";") if statement.strip()]
 
 
@@ -19,7 +21,9 @@ def granted() -> dict[str, set[str] | None]:
     """Table: granted columns (None: every column)."""
     tables: dict[str, set[str] | None] = {}
     for statement in grant_statements():
-        found = re.match(r"GRANT SELECT(?:\((.*?)\))? ON riskalert\.(\w+) TO riskalert_reader", statement, re.S)
+        found = re.match(
+            r"GRANT SELECT(?:\((.*?)\))? ON riskalert\.(\w+) TO riskalert_reader", statement, re.S
+        )
         if found:
             columns = found.group(1)
             tables[found.group(2)] = None if columns is None else set(re.split(r",\s*", columns.strip()))
@@ -45,14 +49,15 @@ def test_every_table_and_column_a_panel_reads_is_granted() -> None:
 def test_no_identifier_or_free_text_column_is_granted() -> None:
     for table, allowed in granted().items():
         assert allowed is None or not allowed & {
-            "person_key", "masked_phone", "suspect_account_hash", "relative_keys", "assignee", "note", "extras",
-            "source_alert_id", "person_key_kind",
+            "person_key", "masked_phone", "suspect_account_hash", "relative_keys", "assignee", "note",
+            "extras", "source_alert_id", "person_key_kind",
         }, table  # fmt: skip
     assert "victim_cases" not in granted()
 
 
 def test_the_user_is_read_only() -> None:
     user = next(statement for statement in grant_statements() if statement.startswith("CREATE USER"))
-    assert "readonly = 2" in user and "max_execution_time" in user
+    assert "readonly = 2" in user
+    assert "max_execution_time" in user
     assert all(re.match(r"(CREATE ROLE|GRANT|CREATE USER|SET DEFAULT ROLE)\b", s) for s in grant_statements())
     assert not any(re.search(r"\b(INSERT|ALTER|CREATE TABLE|DROP)\b", s) for s in grant_statements())
