@@ -121,6 +121,12 @@ SINK_PAUSED = Gauge(
     "1 while the sink has paused consumption (ClickHouse is failing, or inserts are behind by more than "
     "4 full batches); 0 otherwise.",
 )
+SINK_DECODED_BATCHES = Counter(
+    "riskalert_sink_decoded_batches_total",
+    "Batches the sink decoded in Python instead of handing ClickHouse an Avro block, by table: records "
+    "under an older or mixed schema, or a block ClickHouse could not read (a corrupt record in it).",
+    ["table"],
+)
 SINK_ROUNDS_GIVEN_UP = Counter(
     "riskalert_sink_rounds_given_up_total",
     "Rounds of batches the sink gave up while ClickHouse failed, because it was stopping or its "
@@ -128,7 +134,8 @@ SINK_ROUNDS_GIVEN_UP = Counter(
 )
 END_TO_END_SECONDS = Histogram(
     "riskalert_end_to_end_seconds",
-    "From a warning's issued_at to its row landing in ClickHouse (alerts table).",
+    "From a warning's issued_at to its row landing in ClickHouse (alerts table); observed for the first "
+    "(longest-waiting) warning of each batch.",
     buckets=(0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0, 3600.0),
 )
 PAGES = Counter(
