@@ -103,7 +103,11 @@ def test_three_merged_warnings_events_by_each_ref_count_once(isolated: Settings,
     worker = WorkerProcess(
         isolated,
         tmp_path / "worker",
-        env={"RISKALERT_RESOLVER_GRACE_SECONDS": "30", "RISKALERT_RESOLVER_TIMER_INTERVAL_SECONDS": "0.5"},
+        env={
+            "RISKALERT_WORKER_STAGES": '["dedup", "resolver", "sla", "pager"]',
+            "RISKALERT_RESOLVER_GRACE_SECONDS": "30",
+            "RISKALERT_RESOLVER_TIMER_INTERVAL_SECONDS": "0.5",
+        },
     )
     worker.start()
     try:
