@@ -455,6 +455,20 @@ class SlaTickCodec(AvroRecordCodec):
     codec_name = "avro-sla-tick"
 
 
+class AlertVerdictCodec(AvroRecordCodec):
+    """`avro-alert-verdict`: AlertVerdict on alerts.index."""
+
+    record_type = "AlertVerdict"
+    codec_name = "avro-alert-verdict"
+
+
+class ResolverTickCodec(AvroRecordCodec):
+    """`avro-resolver-tick`: ResolverTick on resolver.ticks."""
+
+    record_type = "ResolverTick"
+    codec_name = "avro-resolver-tick"
+
+
 FAUST_CODECS: tuple[type[AvroRecordCodec], ...] = (
     RawAlertCodec,
     TaskCodec,
@@ -464,6 +478,8 @@ FAUST_CODECS: tuple[type[AvroRecordCodec], ...] = (
     DeadLetterCodec,
     PersonFactCodec,
     SlaTickCodec,
+    AlertVerdictCodec,
+    ResolverTickCodec,
 )
 
 
