@@ -69,6 +69,7 @@ RECORD_TYPES = {
     "tasks.events": "TaskEvent",
     "sla.events": "SlaEvent",
     "victims.history": "VictimRecord",
+    "alerts.index": "AlertVerdict",
 }
 INPUTS = tuple(RECORD_TYPES)
 TABLES = {

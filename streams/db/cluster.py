@@ -12,6 +12,8 @@ For a cluster named `c`, each statement of a migration becomes:
 - `CREATE MATERIALIZED VIEW IF NOT EXISTS db.v [REFRESH ...] TO db.t AS SELECT ... FROM db.s` ->
   `ON CLUSTER c`, reading and writing the `_local` tables, so each shard aggregates the rows it holds
   (a refreshable view's REFRESH clause is kept).
+- `CREATE VIEW IF NOT EXISTS db.v AS SELECT ...` (a plain view) -> the same `ON CLUSTER c`, reading the
+  Distributed tables (a join of tables sharded alike should say `distributed_product_mode = 'local'`).
 - `ALTER TABLE db.t ...` -> the same on `db.t_local`; column changes also on the Distributed `db.t`.
 - `DROP TABLE IF EXISTS db.t` -> both tables; `DROP VIEW IF EXISTS db.v` -> the view; all `ON CLUSTER c`.
 
@@ -37,6 +39,10 @@ _CREATE_TABLE = re.compile(
 _CREATE_VIEW = re.compile(
     rf"^CREATE\s+MATERIALIZED\s+VIEW\s+IF\s+NOT\s+EXISTS\s+(?P<db>{_IDENT})\.(?P<view>{_IDENT})\s+"
     rf"(?:(?P<refresh>REFRESH\s.*?)\s+)?TO\s+(?P=db)\.(?P<target>{_IDENT})\s+AS\s+(?P<body>.*)$",
+    re.I | re.S,
+)
+_CREATE_PLAIN_VIEW = re.compile(
+    rf"^CREATE\s+VIEW\s+IF\s+NOT\s+EXISTS\s+(?P<db>{_IDENT})\.(?P<view>{_IDENT})\s+AS\s+(?P<body>.*)$",
     re.I | re.S,
 )
 _ALTER = re.compile(rf"^ALTER\s+TABLE\s+(?P<db>{_IDENT})\.(?P<table>{_IDENT})\s+(?P<rest>.*)$", re.I | re.S)
@@ -124,6 +130,12 @@ def _create_view(match: re.Match[str], cluster: str) -> list[str]:
     ]
 
 
+def _create_plain_view(match: re.Match[str], cluster: str) -> list[str]:
+    return [
+        f"CREATE VIEW IF NOT EXISTS {match['db']}.{match['view']} ON CLUSTER {cluster} AS\n{match['body']}"
+    ]
+
+
 def _alter(match: re.Match[str], cluster: str) -> list[str]:
     database, table, rest = match["db"], match["table"], match["rest"]
     statements = [f"ALTER TABLE {database}.{local_name(table)} ON CLUSTER {cluster} {rest}"]
@@ -144,6 +156,7 @@ _RULES = (
     (_CREATE_DATABASE, _create_database),
     (_CREATE_TABLE, _create_table),
     (_CREATE_VIEW, _create_view),
+    (_CREATE_PLAIN_VIEW, _create_plain_view),
     (_ALTER, _alter),
     (_DROP, _drop),
 )

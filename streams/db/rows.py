@@ -22,6 +22,7 @@ TASKS = "tasks"
 TASK_EVENTS = "task_events"
 SLA_EVENTS = "sla_events"
 VICTIM_CASES = "victim_cases"
+ALERT_VERDICTS = "alert_verdicts"
 
 DEDUP_OUTCOMES = ("new", "merged", "duplicate", "replayed", "unknown")
 
@@ -170,6 +171,7 @@ AVRO_DEFAULTS: Mapping[str, Mapping[str, Any]] = {
     },
     "SlaEvent": {"completed_at": None},
     "VictimRecord": {"station_code": None},
+    "AlertVerdict": {},
 }
 
 
@@ -242,6 +244,27 @@ def victim_case_row(record: Mapping[str, Any]) -> Row:
     return _pick("VictimRecord", record, VICTIM_CASE_COLUMNS)
 
 
+ALERT_VERDICT_COLUMNS = (
+    "alert_key",
+    "source",
+    "source_alert_id",
+    "task_id",
+    "outcome",
+    "decided_at",
+    "raw_partition",
+    "raw_offset",
+)
+
+
+def alert_verdict_row(verdict: Mapping[str, Any]) -> Row:
+    """The `alert_verdicts` row of an AlertVerdict (the dedup stage's verdict on one delivery).
+
+    Raises:
+        ValueError: a field is missing from the record.
+    """
+    return _pick("AlertVerdict", verdict, ALERT_VERDICT_COLUMNS)
+
+
 @cache
 def _getter(fields: tuple[str, ...]) -> Callable[[Mapping[str, Any]], Row]:
     getter = itemgetter(*fields)
@@ -277,4 +300,5 @@ BY_RECORD_TYPE: Mapping[str, TableRows] = {
     "TaskEvent": TableRows(TASK_EVENTS, TASK_EVENT_COLUMNS, task_event_row),
     "SlaEvent": TableRows(SLA_EVENTS, SLA_EVENT_COLUMNS, sla_event_row),
     "VictimRecord": TableRows(VICTIM_CASES, VICTIM_CASE_COLUMNS, victim_case_row),
+    "AlertVerdict": TableRows(ALERT_VERDICTS, ALERT_VERDICT_COLUMNS, alert_verdict_row),
 }

@@ -17,7 +17,14 @@ from streams.db.client import connect
 from streams.settings import load_settings
 
 # table -> read FINAL (replacing engines) or every row.
-TABLES = {"alerts": False, "tasks": True, "task_events": False, "sla_events": True, "victim_cases": True}
+TABLES = {
+    "alerts": False,
+    "tasks": True,
+    "task_events": False,
+    "sla_events": True,
+    "victim_cases": True,
+    "alert_verdicts": True,
+}
 
 
 def dump(dsn: str) -> dict[str, list[str]]:

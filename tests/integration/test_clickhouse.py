@@ -462,6 +462,9 @@ def _varied_records() -> dict[str, list[dict[str, Any]]]:
         "TaskEvent": [
             task_event_record("T1", 0, "RECEIVED", start),
             task_event_record("T1", 1, "FEEDBACK", start + 5, **feedback),
+            task_event_record(
+                "T1", 2, "VERIFIED", start + 6, alert_ref={"source": "JZZ", "source_alert_id": "JZZ-1"}
+            ),
         ],
         "SlaEvent": [
             sla_event_record("T1", "RECEPTION", "MET", start),
@@ -533,3 +536,47 @@ def test_a_block_clickhouse_cannot_read_is_refused_not_retried(open_database: Op
     with pytest.raises(RefusedBlock, match=r"Avro insert into task_events \(batch e:0:0-1\) failed"):
         insert_avro(client, rows.TASK_EVENTS, rows.TASK_EVENT_COLUMNS, block, "e:0:0-1")
     assert client.query("SELECT count() FROM task_events").result_rows == [(0,)]
+
+
+def test_alerts_with_verdict_joins_each_delivery_to_its_verdict(open_database: OpenDatabase) -> None:
+    """Warnings land before the dedup stage decides; their verdicts (replays included) join them later."""
+    client = open_database()
+    start = at("2025-03-01 09:00")
+    alerts = [
+        rows.alert_row(alert_record(n, start + n), rows.KafkaPosition("alerts.raw", 2, 40 + n))
+        for n in range(3)
+    ]
+    # The third delivery repeats the first warning: same alert key, its own position.
+    alerts[2] = rows.alert_row(alert_record(0, start), rows.KafkaPosition("alerts.raw", 2, 42))
+    insert_rows(client, rows.ALERTS, rows.ALERT_COLUMNS, alerts, "a:2:40-42")
+
+    def verdict(n: int, offset: int, outcome: str) -> rows.Row:
+        return rows.alert_verdict_row(
+            {
+                "alert_key": f"JZZ:JZZ-{n:08d}",
+                "source": "JZZ",
+                "source_alert_id": f"JZZ-{n:08d}",
+                "task_id": "T1",
+                "outcome": outcome,
+                "decided_at": start + 1000,
+                "raw_partition": 2,
+                "raw_offset": offset,
+            }
+        )
+
+    columns = rows.ALERT_VERDICT_COLUMNS
+    insert_rows(
+        client, rows.ALERT_VERDICTS, columns, [verdict(0, 40, "NEW"), verdict(0, 42, "DUPLICATE")], "v:0:0-1"
+    )
+    # The dedup stage republished the first verdict after a crash (another batch, another token).
+    insert_rows(client, rows.ALERT_VERDICTS, columns, [verdict(0, 40, "NEW")], "v:0:2-2")
+
+    joined = client.query(
+        "SELECT kafka_offset, alert_key, dedup_outcome, task_id, decided_at IS NULL "
+        "FROM alerts_with_verdict ORDER BY kafka_offset"
+    ).result_rows
+    assert joined == [
+        (40, "JZZ:JZZ-00000000", "new", "T1", False),
+        (41, "JZZ:JZZ-00000001", "pending", "", True),
+        (42, "JZZ:JZZ-00000000", "duplicate", "T1", False),
+    ]

@@ -46,6 +46,7 @@ VERSIONS = 3
 EVENT_KINDS = ("RECEIVED", "DISPATCHED", "VERIFIED", "FEEDBACK")
 SLA_KINDS = ("MET", "AT_RISK_50", "BREACHED")
 VICTIMS = 150
+VERDICTS = 900
 BAD_RECORDS = 3
 
 
@@ -83,6 +84,18 @@ def _produce_data_set(settings: Settings) -> dict[str, int]:
             "ingested_at": start,
         }
         send("victims.history", f"{n:064x}:C{n}", "VictimRecord", case)
+    for n in range(VERDICTS):
+        verdict = {
+            "alert_key": f"JZZ:JZZ-{n:08d}",
+            "source": "JZZ",
+            "source_alert_id": f"JZZ-{n:08d}",
+            "task_id": f"T{n % TASKS:05d}",
+            "outcome": "NEW" if n < TASKS else "MERGED",
+            "decided_at": start + n * 1000 + 500,
+            "raw_partition": n % 6,
+            "raw_offset": n,
+        }
+        send("alerts.index", verdict["alert_key"], "AlertVerdict", verdict)
     # Three bad records: bytes that are no Avro record, a Task on the SLA events topic, and a task event
     # whose header is sound and whose body is not (ClickHouse refuses its Avro block; the sink decodes
     # that batch record by record).
@@ -98,6 +111,7 @@ def _produce_data_set(settings: Settings) -> dict[str, int]:
         "task_events": TASKS * len(EVENT_KINDS),
         "sla_events": TASKS * len(SLA_KINDS),
         "victim_cases": VICTIMS,
+        "alert_verdicts": VERDICTS,
     }
 
 
@@ -222,7 +236,14 @@ def test_sink_pauses_while_clickhouse_fails_and_loses_nothing(
         assert time.monotonic() < deadline, sink.tail()
         time.sleep(0.2)
     assert metric_sum(metrics, "riskalert_sink_rows_total") == 0
-    produced = ALERTS + TASKS * VERSIONS + TASKS * (len(EVENT_KINDS) + len(SLA_KINDS)) + VICTIMS + BAD_RECORDS
+    produced = (
+        ALERTS
+        + TASKS * VERSIONS
+        + TASKS * (len(EVENT_KINDS) + len(SLA_KINDS))
+        + VICTIMS
+        + VERDICTS
+        + BAD_RECORDS
+    )
     assert sink_lag(isolated) == produced  # nothing was committed while ClickHouse was down
 
     fault.unlink()  # ClickHouse is back

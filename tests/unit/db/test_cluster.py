@@ -70,6 +70,31 @@ def test_refreshable_view_keeps_its_refresh_clause() -> None:
     )
 
 
+def test_plain_view_reads_the_distributed_tables() -> None:
+    [view] = cluster_statements(
+        "CREATE VIEW IF NOT EXISTS rk.joined AS\n"
+        "SELECT a.x, v.y FROM rk.a AS a LEFT JOIN rk.v AS v ON a.k = v.k\n"
+        "SETTINGS distributed_product_mode = 'local'",
+        "prod",
+    )
+    assert view == (
+        "CREATE VIEW IF NOT EXISTS rk.joined ON CLUSTER prod AS\n"
+        "SELECT a.x, v.y FROM rk.a AS a LEFT JOIN rk.v AS v ON a.k = v.k\n"
+        "SETTINGS distributed_product_mode = 'local'"
+    )
+
+
+def test_tables_joined_by_the_verdict_view_share_the_shard_key() -> None:
+    """alerts_with_verdict joins alerts and alert_verdicts on each shard: they must shard alike."""
+    keys = {
+        table: shard_key(migration_sql)
+        for migration in load_migrations()
+        for migration_sql in statements(migration.text, database="rk", ttl_days=30)
+        for table in re.findall(r"^CREATE TABLE IF NOT EXISTS rk\.(\w+)", migration_sql, re.M)
+    }
+    assert keys["alerts"] == keys["alert_verdicts"] == "cityHash64(alert_key)"
+
+
 def test_database_alter_and_drop() -> None:
     assert cluster_statements("CREATE DATABASE IF NOT EXISTS rk", "prod") == [
         "CREATE DATABASE IF NOT EXISTS rk ON CLUSTER prod"

@@ -93,13 +93,14 @@ def test_every_statement_is_idempotent() -> None:
     for name, sql in _all_statements():
         body = re.sub(r"^(\s*--[^\n]*\n)*", "", sql)
         assert re.match(
-            r"(CREATE (TABLE|MATERIALIZED VIEW|DATABASE) IF NOT EXISTS|DROP (TABLE|VIEW) IF EXISTS) ", body
+            r"(CREATE (TABLE|MATERIALIZED VIEW|VIEW|DATABASE) IF NOT EXISTS|DROP (TABLE|VIEW) IF EXISTS) ",
+            body,
         ), (name, body[:60])
 
 
 def test_every_table_has_the_retention_ttl_and_insert_deduplication() -> None:
     tables = [(name, sql) for name, sql in _all_statements() if "CREATE TABLE" in sql]
-    assert len(tables) == 16
+    assert len(tables) == 17
     # The sink's batch journal keeps offset ranges, not data: 30 days, far past any uncommitted batch.
     (journal,) = [sql for _, sql in tables if ".sink_batches\n" in sql]
     assert re.search(r"\nTTL toDateTime\(planned_at\) \+ INTERVAL 30 DAY\n", journal), journal

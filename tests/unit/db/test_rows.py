@@ -17,6 +17,7 @@ TABLE_RECORD = {
     rows.TASK_EVENTS: ("TaskEvent", rows.TASK_EVENT_COLUMNS),
     rows.SLA_EVENTS: ("SlaEvent", rows.SLA_EVENT_COLUMNS),
     rows.VICTIM_CASES: ("VictimRecord", rows.VICTIM_CASE_COLUMNS),
+    rows.ALERT_VERDICTS: ("AlertVerdict", rows.ALERT_VERDICT_COLUMNS),
 }
 ALERT_EXTRA_COLUMNS = {"dedup_outcome", "task_id", "kafka_topic", "kafka_partition", "kafka_offset"}
 
@@ -48,7 +49,9 @@ def test_columns_are_the_contract_fields_and_match_the_ddl(table: str) -> None:
     assert _ddl_columns(table) == list(columns)
 
 
-@pytest.mark.parametrize("record_type", ["RawAlert", "Task", "TaskEvent", "SlaEvent", "VictimRecord"])
+@pytest.mark.parametrize(
+    "record_type", ["RawAlert", "Task", "TaskEvent", "SlaEvent", "VictimRecord", "AlertVerdict"]
+)
 def test_defaults_are_the_avro_defaults(record_type: str) -> None:
     expected = {field["name"]: field["default"] for field in _fields(record_type) if "default" in field}
     assert rows.AVRO_DEFAULTS[record_type] == expected
