@@ -119,7 +119,17 @@ def test_three_merged_warnings_events_by_each_ref_count_once(isolated: Settings,
             "the early events",
         )
         [task_id] = {event["task_id"] for event in forwarded}
-        _ingest(isolated, "events", tmp_path / "late.jsonl", late)
+        # Events sent against different warnings travel different partitions of the resolver, so two
+        # sent together may reach the SLA stage in either order (a FEEDBACK first would complete
+        # verification, implied, at its own time). The station's order is kept here by sending the
+        # feedback once the verification is through; docs/architecture.md, "Known gaps".
+        _ingest(isolated, "events", tmp_path / "late.jsonl", late[:3])
+        _wait(
+            lambda: len(_records(isolated, "tasks.events")) >= 5,
+            worker,
+            "the verification to be forwarded",
+        )
+        _ingest(isolated, "events", tmp_path / "feedback.jsonl", late[3:])
         # The same reception again, addressed by task id this time: the same event, the same id.
         again = {"task_id": task_id, "type": "RECEIVED", "occurred_at": at}
         _ingest(isolated, "events", tmp_path / "again.jsonl", [again])
