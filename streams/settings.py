@@ -289,6 +289,12 @@ class Settings(BaseSettings):
     sink_batch_seconds: float = Field(
         1.0, gt=0, le=60, description="longest the sink waits to fill a batch before inserting what it has"
     )
+    sink_insert_threads: int = Field(
+        2,
+        ge=1,
+        le=16,
+        description="batches of one round the sink inserts at once, each over its own ClickHouse client",
+    )
     sink_retry_max_seconds: float = Field(
         30, gt=0, le=600, description="longest pause between the sink's retries while ClickHouse fails"
     )

@@ -35,6 +35,7 @@ import signal
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -142,9 +143,13 @@ class Sink:
         codec: AvroCodec | None = None,
         clock: Callable[[], float] = time.monotonic,
         reader: Client | None = None,
+        lanes: Sequence[Client] = (),
     ) -> None:
         self.settings = settings
         self.client = client  # the inserter thread's
+        # One client per insert lane: a round's batches are inserted this many at once.
+        self.lanes = [client, *lanes]
+        self._lane_pool = ThreadPoolExecutor(len(self.lanes), thread_name_prefix="sink-lane")
         self.reader = reader or client  # the consumer thread's (a server session serves one query at a time)
         self.consumer = consumer
         self.dead_letters = dead_letters
@@ -380,8 +385,7 @@ class Sink:
         while (flight := self._rounds.get()) is not None:
             try:
                 self._retrying(JOURNAL, flight, partial(record_spans, self.client, flight.batches))
-                for batch in flight.batches:
-                    self._insert(flight, batch)
+                self._insert_all(flight)
                 flight.landed = True
             except Abandoned:
                 self.failing.clear()  # the next round tries ClickHouse afresh (it pauses while failing)
@@ -393,7 +397,34 @@ class Sink:
             finally:
                 flight.done.set()
 
-    def _insert(self, flight: Round, batch: Batch[Pending]) -> None:
+    def _insert_all(self, flight: Round) -> None:
+        """Insert the round's batches over the insert lanes (each batch whole, under its own token), the
+        biggest first, each to the least loaded lane; raise the first lane's error once all have ended."""
+        if len(self.lanes) == 1:
+            for batch in flight.batches:
+                self._insert(flight, batch, self.client)
+            return
+        loads = [0] * len(self.lanes)
+        plan: list[list[Batch[Pending]]] = [[] for _ in self.lanes]
+        for batch in sorted(flight.batches, key=lambda b: len(b.items), reverse=True):
+            lane = loads.index(min(loads))
+            plan[lane].append(batch)
+            loads[lane] += len(batch.items)
+        futures = [
+            self._lane_pool.submit(self._insert_lane, flight, batches, client)
+            for batches, client in zip(plan, self.lanes, strict=True)
+            if batches
+        ]
+        errors = [future.exception() for future in futures]
+        for error in errors:
+            if error is not None:
+                raise error
+
+    def _insert_lane(self, flight: Round, batches: Sequence[Batch[Pending]], client: Client) -> None:
+        for batch in batches:
+            self._insert(flight, batch, client)
+
+    def _insert(self, flight: Round, batch: Batch[Pending], client: Client) -> None:
         """Insert one batch: as an Avro block ClickHouse decodes, or, for records under an older or mixed
         schema or a block ClickHouse could not read, as rows decoded here. The choice depends only on
         the batch's bytes, so a replay makes it again, under the same token."""
@@ -405,7 +436,7 @@ class Sink:
             block = self._block(batch, live)
             try:
                 self._retrying(
-                    table, flight, partial(insert_avro, self.client, table, columns, block, batch.token)
+                    table, flight, partial(insert_avro, client, table, columns, block, batch.token)
                 )
                 inserted = len(live)
             except RefusedBlock as exc:
@@ -414,7 +445,7 @@ class Sink:
             metrics.SINK_DECODED_BATCHES.labels(table).inc()
             batch_rows = self._rows(batch, live)
             self._retrying(
-                table, flight, partial(insert_rows, self.client, table, columns, batch_rows, batch.token)
+                table, flight, partial(insert_rows, client, table, columns, batch_rows, batch.token)
             )
             inserted = len(batch_rows)
         landed = time.time()
@@ -464,6 +495,7 @@ class Sink:
         if self._inserter.is_alive():
             self._rounds.put(None)
             self._inserter.join()
+        self._lane_pool.shutdown()
 
     # --- ClickHouse from the consumer thread (the journal, when a partition starts) -------------------
 
@@ -550,8 +582,9 @@ def _faulty(fault_file: Path, table: str) -> bool:
 def run(settings: Settings, client: Client, group: str) -> None:
     """Run the sink until SIGTERM or SIGINT; the current round finishes (inserted and committed) first."""
     reader = connect(settings)
+    lanes = [connect(settings) for _ in range(settings.sink_insert_threads - 1)]
     consumer = Consumer(consumer_config(settings, group))
-    sink = Sink(settings, client, consumer, CheckedProducer(settings), reader=reader)
+    sink = Sink(settings, client, consumer, CheckedProducer(settings), reader=reader, lanes=lanes)
 
     def stop(signum: int, _: Any) -> None:
         log.info("sink: %s received, stopping after the current round", signal.Signals(signum).name)
@@ -563,5 +596,6 @@ def run(settings: Settings, client: Client, group: str) -> None:
     try:
         sink.run()
     finally:
-        reader.close()
+        for extra in (reader, *lanes):
+            extra.close()
     log.info("sink: stopped")
