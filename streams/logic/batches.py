@@ -143,4 +143,3 @@ class PartitionBatcher(Generic[Item]):
         items = tuple(self._pending[:size])
         del self._pending[:size]
         return items
-
