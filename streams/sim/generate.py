@@ -1,0 +1,574 @@
+"""Generate a seeded warning stream: cases, their warnings, the stations' events, victim records.
+
+A *case* is one person in trouble on one day. One or more sources warn about them within minutes
+(cross-source duplicates), some warnings are delivered twice, and the station signs for, dispatches,
+verifies and feeds back on each warning instruction it was sent, addressing every event by the
+warning's own (source, source_alert_id): the `alert_ref` of docs/input-format.md.
+
+Two warnings of one case become one riskalert task only when ingest gives them the same person key
+(the ID number wins over the phone), so a case whose sources know different identifiers is several
+tasks, each with its own lifecycle, as on a real platform. The simulator keeps away from inputs whose
+result would depend on the pipeline's timing rather than on the data (see `GUARD_SECONDS`); the
+ground truth (`streams.sim.truth`) then follows from the records alone.
+
+Everything is drawn from one `random.Random(seed)` in a fixed order: the same configuration gives
+byte-identical files.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta, timezone
+from typing import Any
+
+from streams.sim import calibration as cal
+from streams.sim.people import Person, id_number, mobile, person, spaced_phone
+
+CHINA = timezone(timedelta(hours=8))
+SECOND_MS = 1000
+# No step event of a task falls within this of a later warning that joins it (a merge), and no
+# feedback within FEEDBACK_AFTER_MERGE_SECONDS after one. In replay, a merge (on `tasks`) and a step
+# event (on `tasks.events`) travel on different topics and may be applied in either order when they
+# are seconds apart; a merge that raises the level shortens the open deadlines, so the order would
+# decide MET against MET_LATE. Real data has such races too; a self-checking demo must not.
+GUARD_SECONDS = 180
+FEEDBACK_AFTER_MERGE_SECONDS = 600
+# A person warned again on a later day: only after the last warning's merge window (24 h by default)
+# and an hour after their previous case's last event, so the new warning opens a task whatever the
+# pipeline's timing.
+REWARN_AFTER_SECONDS = 26 * 3600
+ID_PREFIX = {
+    "MPS_FUND": "MPS",
+    "BANK": "BK",
+    "JZZ": "JZZ",
+    "NAC_APP": "NAC",
+    "TELECOM": "TEL",
+    "HOTLINE_96110": "96110",
+    "CALL_110": "110",
+}
+
+
+@dataclass(frozen=True)
+class SimConfig:
+    """What to simulate.
+
+    Attributes:
+        days: how many days of warnings.
+        seed: the random seed; the same configuration gives the same files.
+        start: the first day (China time).
+        cases_per_day: people warned per day, on average (±10 % per day).
+        malformed_rate: the share of lines, per file, that are malformed on purpose.
+        stations: how many police stations the district has.
+    """
+
+    days: int
+    seed: int
+    start: date
+    cases_per_day: int = 600
+    malformed_rate: float = 0.005
+    stations: int = 12
+
+    @property
+    def start_ms(self) -> int:
+        """Midnight of the first day, China time, in epoch ms."""
+        return int(datetime.combine(self.start, time(), CHINA).timestamp()) * 1000
+
+    @property
+    def end_ms(self) -> int:
+        """Midnight after the last day."""
+        return self.start_ms + self.days * 86_400_000
+
+    def as_json(self) -> dict[str, Any]:
+        """The configuration as written to expected.json."""
+        return {
+            "days": self.days,
+            "seed": self.seed,
+            "start": self.start.isoformat(),
+            "cases_per_day": self.cases_per_day,
+            "malformed_rate": self.malformed_rate,
+            "stations": self.stations,
+        }
+
+
+@dataclass
+class Line:
+    """One input line: its time in the stream and its record, or raw text for a malformed line.
+
+    Attributes:
+        at_ms: the record's own time (issued_at, occurred_at, case_at): where it falls in the stream.
+        record: the JSON object written.
+        raw: the text written instead, for a line that is not JSON.
+        malformed: for a malformed line, which defect it has (a `calibration.MALFORMED_*` kind).
+    """
+
+    at_ms: int
+    record: dict[str, Any] | None
+    raw: str | None = None
+    malformed: str | None = None
+
+    def text(self) -> str:
+        """The line as written (no newline)."""
+        if self.raw is not None:
+            return self.raw
+        return json.dumps(self.record, ensure_ascii=False)
+
+
+@dataclass
+class Simulation:
+    """The generated lines of each file, each sorted by time."""
+
+    config: SimConfig
+    alerts: list[Line] = field(default_factory=list)
+    events: list[Line] = field(default_factory=list)
+    victims: list[Line] = field(default_factory=list)
+
+    def files(self) -> dict[str, list[Line]]:
+        """File name -> lines."""
+        return {"victims.jsonl": self.victims, "alerts.jsonl": self.alerts, "events.jsonl": self.events}
+
+
+@dataclass
+class _Warning:
+    source: str
+    source_alert_id: str
+    at_ms: int
+    level: str
+    identifiers: dict[str, str]
+
+    @property
+    def ref(self) -> dict[str, str]:
+        return {"source": self.source, "source_alert_id": self.source_alert_id}
+
+    @property
+    def person_group(self) -> str:
+        """What ingest will key the warning by: the ID number wins over the phone."""
+        if "id_number" in self.identifiers:
+            return "id:" + self.identifiers["id_number"]
+        if "phone" in self.identifiers:
+            return "phone:" + self.identifiers["phone"]
+        return "anon:" + self.source + ":" + self.source_alert_id
+
+
+@dataclass
+class _Known:
+    """What the generator remembers about a person already warned."""
+
+    person: Person
+    last_warned_ms: int
+    busy_until_ms: int
+    victimised: bool = False
+    prior_victim: bool = False
+
+
+def simulate(config: SimConfig) -> Simulation:
+    """Generate the whole stream for `config` (deterministic)."""
+    if config.days < 1 or config.cases_per_day < 1 or config.stations < 1:
+        raise ValueError("days, cases per day and stations must be at least 1")
+    if not 0 <= config.malformed_rate < 1:
+        raise ValueError("the malformed rate is a fraction in [0, 1)")
+    return _Generator(config).run()
+
+
+def default_start(days: int) -> date:
+    """The default first day: far enough back that every event (up to 60 h after its warning) is past."""
+    today = datetime.now(CHINA).date()
+    return today - timedelta(days=days + 3)
+
+
+def choose(rng: random.Random, weights: Mapping[str, float]) -> str:
+    """One key, drawn with the given relative weights."""
+    return rng.choices(list(weights), weights=list(weights.values()))[0]
+
+
+def iso(epoch_ms: int) -> str:
+    """China time with its offset, to the second: `2025-03-01T09:15:23+08:00`."""
+    return datetime.fromtimestamp(epoch_ms / 1000, tz=UTC).astimezone(CHINA).isoformat(timespec="seconds")
+
+
+class _Generator:
+    def __init__(self, config: SimConfig) -> None:
+        self.config = config
+        self.rng = random.Random(config.seed)  # noqa: S311  # synthetic data: reproducible, not secret
+        self.stations = cal.stations(config.stations)
+        self.sim = Simulation(config)
+        self.sequence: Counter[str] = Counter()
+        self.known: list[_Known] = []
+        self.cases = 0
+
+    def run(self) -> Simulation:
+        for day in range(self.config.days):
+            for created_ms in self._case_times(day):
+                self._case(created_ms)
+        for lines in self.sim.files().values():
+            lines.sort(key=lambda line: line.at_ms)
+        self._malformed(self.sim.alerts, cal.MALFORMED_ALERT_KINDS, self._bad_alert)
+        self._malformed(self.sim.events, cal.MALFORMED_EVENT_KINDS, self._bad_event)
+        return self.sim
+
+    # --- Cases ------------------------------------------------------------------------------------
+
+    def _case_times(self, day: int) -> list[int]:
+        rng = self.rng
+        count = max(1, round(self.config.cases_per_day * rng.uniform(0.9, 1.1)))
+        day_ms = self.config.start_ms + day * 86_400_000
+        hours = rng.choices(range(24), weights=cal.HOUR_WEIGHTS, k=count)
+        return sorted(day_ms + hour * 3_600_000 + rng.randrange(3600) * SECOND_MS for hour in hours)
+
+    def _case(self, created_ms: int) -> None:
+        rng = self.rng
+        self.cases += 1
+        station = rng.choices(self.stations, weights=[s.volume for s in self.stations])[0]
+        known = self._person(created_ms)
+        fraud = choose(rng, cal.FRAUD_MIX)
+        primary = choose(rng, cal.SOURCE_MIX)
+        warnings = [self._warning(primary, created_ms, known.person)]
+        if rng.random() < cal.DUPLICATE_RATE:
+            others = [source for source in cal.SOURCE_MIX if source != primary]
+            count = 2 if rng.random() < cal.THIRD_SOURCE_RATE else 1
+            for source in rng.sample(others, count):
+                at = created_ms + rng.randint(*cal.DUPLICATE_DELAY_SECONDS) * SECOND_MS
+                warnings.append(self._warning(source, at, known.person))
+        warnings.sort(key=lambda warning: warning.at_ms)
+        amount_yuan = self._amount(primary, fraud)
+        village = rng.randrange(len(station.villages))
+        place = {
+            "village": station.villages[village],
+            "grid_area": cal.grid_area(station, village, rng.randint(1, 12)),
+        }
+        for warning in warnings:
+            self._alert_lines(warning, fraud, station, amount_yuan, place, known.person)
+        groups: dict[str, list[_Warning]] = {}
+        for warning in warnings:
+            groups.setdefault(warning.person_group, []).append(warning)
+        outcomes = self._outcome()
+        last_ms = created_ms
+        for group in groups.values():
+            last_ms = max(last_ms, self._lifecycle(group, station, known, fraud, amount_yuan, outcomes))
+        known.last_warned_ms = warnings[-1].at_ms
+        known.busy_until_ms = last_ms
+        self._maybe_victimised(known, outcomes[-1], last_ms, fraud, station)
+
+    def _person(self, created_ms: int) -> _Known:
+        rng = self.rng
+        if created_ms >= self.config.start_ms + 86_400_000 and rng.random() < cal.REWARNED_RATE:
+            eligible = [
+                known
+                for known in self.known
+                if not known.victimised
+                and known.last_warned_ms <= created_ms - REWARN_AFTER_SECONDS * SECOND_MS
+                and known.busy_until_ms <= created_ms - 3_600_000
+            ]
+            if eligible:
+                return rng.choice(eligible)
+        on = datetime.fromtimestamp(created_ms / 1000, tz=CHINA).date()
+        known = _Known(person(rng, on), created_ms, created_ms)
+        if rng.random() < cal.PRIOR_VICTIM_RATE:
+            known.prior_victim = True
+            self._history(known.person, on)
+        elif rng.random() < cal.RELATIVE_OF_VICTIM_RATE:
+            relative = person(rng, on)
+            relative.relatives.append(known.person)
+            self._history(relative, on)
+        self.known.append(known)
+        return known
+
+    def _history(self, victim: Person, on: date) -> None:
+        """One or two past cases of the victim, naming one to three relatives."""
+        rng = self.rng
+        while len(victim.relatives) < rng.randint(1, 3):
+            victim.relatives.append(person(rng, on))
+        for _ in range(1 if rng.random() < 0.8 else 2):
+            case_day = on - timedelta(days=rng.randint(180, 5 * 365))
+            at_ms = int(datetime.combine(case_day, time(), CHINA).timestamp()) * 1000
+            relatives: list[dict[str, str] | str] = [
+                {"id_number": r.id_number} if rng.random() < 0.7 else {"phone": r.phone}
+                for r in victim.relatives
+            ]
+            record = {
+                "case_id": self._case_id(case_day),
+                "id_number": victim.id_number,
+                "phone": victim.phone,
+                "name": victim.name,
+                "relatives": relatives,
+                "case_at": case_day.isoformat(),
+                "loss_yuan": f"{rng.randint(800, 300_000)}.{rng.randrange(100):02d}",
+                "fraud_type": choose(rng, cal.FRAUD_MIX),
+            }
+            self.sim.victims.append(Line(at_ms, record))
+
+    def _case_id(self, on: date) -> str:
+        self.sequence["case"] += 1
+        return f"A{cal.REGION_CODE}{on:%Y%m%d}{self.sequence['case']:05d}"
+
+    def _warning(self, source: str, at_ms: int, who: Person) -> _Warning:
+        rng = self.rng
+        self.sequence[source] += 1
+        day = datetime.fromtimestamp(at_ms / 1000, tz=CHINA)
+        alert_id = f"{ID_PREFIX[source]}-{day:%Y%m%d}-{self.sequence[source]:06d}"
+        has_id, has_phone, has_name, _ = cal.SOURCE_IDENTIFIERS[source]
+        identifiers = {}
+        if rng.random() < has_id:
+            identifiers["id_number"] = who.id_number
+        if rng.random() < has_phone:
+            identifiers["phone"] = who.phone
+        if rng.random() < has_name:
+            identifiers["name"] = who.name
+        level = cal.LEVELS[rng.choices(range(4), weights=cal.LEVEL_MIX[source])[0]]
+        return _Warning(source, alert_id, at_ms, level, identifiers)
+
+    def _amount(self, source: str, fraud: str) -> float:
+        rng = self.rng
+        if source in ("MPS_FUND", "BANK") or fraud == "FAKE_INVESTMENT":
+            return round(rng.lognormvariate(10.0, 1.1), 2)  # median ~22,000 yuan
+        return round(rng.lognormvariate(8.5, 1.2), 2) if rng.random() < 0.4 else 0.0
+
+    def _alert_lines(
+        self,
+        warning: _Warning,
+        fraud: str,
+        station: cal.StationProfile,
+        amount_yuan: float,
+        place: dict[str, str],
+        who: Person,
+    ) -> None:
+        rng = self.rng
+        record: dict[str, Any] = {
+            "source": warning.source,
+            "source_alert_id": warning.source_alert_id,
+            "issued_at": iso(warning.at_ms),
+            "level": warning.level,
+            "fraud_type": fraud,
+            "station_code": station.code,
+            "region_code": cal.REGION_CODE,
+        }
+        if "id_number" in warning.identifiers:
+            record["id_number"] = warning.identifiers["id_number"]
+        else:
+            record["age"] = who.age
+        if "phone" in warning.identifiers:
+            record["phone"] = spaced_phone(rng, warning.identifiers["phone"])
+        if "name" in warning.identifiers:
+            record["name"] = warning.identifiers["name"]
+        record["resident_type"] = who.resident_type
+        if amount_yuan:
+            record["amount_at_risk_yuan"] = f"{amount_yuan:.2f}"
+        if rng.random() < cal.SOURCE_IDENTIFIERS[warning.source][3]:
+            record["suspect_account"] = "62" + "".join(str(rng.randrange(10)) for _ in range(17))
+        record["channel"] = cal.CHANNEL[warning.source]
+        record.update(place)
+        line = Line(warning.at_ms, record)
+        self.sim.alerts.append(line)
+        if rng.random() < cal.REDELIVERY_RATE:
+            self.sim.alerts.append(Line(warning.at_ms, dict(record)))
+
+    # --- Lifecycle --------------------------------------------------------------------------------
+
+    def _outcome(self) -> list[str]:
+        """The feedback outcomes of the case's rounds: one, or two when the centre asks again."""
+        rng = self.rng
+        first = "NO_RISK" if rng.random() < cal.NO_RISK_RATE else choose(rng, cal.CONFIRMED_OUTCOMES)
+        if first == "UNREACHABLE":
+            return [first, choose(rng, cal.SECOND_ROUND_OUTCOMES)]
+        if rng.random() < cal.REFEEDBACK_RATE:
+            return [first, first]
+        return [first]
+
+    def _lifecycle(
+        self,
+        group: list[_Warning],
+        station: cal.StationProfile,
+        known: _Known,
+        fraud: str,
+        amount_yuan: float,
+        outcomes: list[str],
+    ) -> int:
+        """The station's events for one task (warnings ingest keys alike); returns the last time."""
+        rng = self.rng
+        created = group[0].at_ms
+        level = _urgency(group, known.prior_victim)
+        medians = cal.STEP_MEDIAN_SECONDS[level]
+        steps: list[int] = []
+        at = created
+        for median in medians:
+            at += max(5, round(rng.lognormvariate(0, cal.STEP_SIGMA) * median * station.slowness)) * SECOND_MS
+            steps.append(at)
+        merges = [warning.at_ms for warning in group[1:]]
+        steps = _guarded(steps, merges, rng)
+        limit = created + cal.MAX_LIFECYCLE_SECONDS * SECOND_MS
+        feedback_floor = max(merges, default=created) + FEEDBACK_AFTER_MERGE_SECONDS * SECOND_MS
+        steps[3] = min(max(steps[3], feedback_floor), limit - 12 * 3_600_000)
+        for index in range(1, 4):  # clamping may have pulled feedback before verification
+            steps[index] = max(steps[index], steps[index - 1] + SECOND_MS)
+        received, dispatched, verified, fed_back = steps
+        events: list[tuple[int, str, dict[str, Any]]] = []
+        if rng.random() >= cal.SKIP_RECEPTION_RATE:
+            events.append((received, "RECEIVED", {}))
+            signed_too = [w for w in group[1:] if w.at_ms + GUARD_SECONDS * SECOND_MS < received]
+            if signed_too and rng.random() < 0.3:
+                # The other platform's instruction is signed for too: recorded, counted once.
+                ref = rng.choice(signed_too).ref
+                events.append((received + rng.randint(20, 90) * SECOND_MS, "RECEIVED", {"alert_ref": ref}))
+        if rng.random() >= cal.SKIP_DISPATCH_RATE:
+            events.append((dispatched, "DISPATCHED", self._assignee(station, level)))
+        fund = any(w.source in ("MPS_FUND", "BANK") for w in group)
+        events.append((verified, "VERIFIED", self._verification(level, fund)))
+        events.append((fed_back, "FEEDBACK", self._feedback(outcomes[0], amount_yuan)))
+        last = fed_back
+        if outcomes[0] == "REFUSED":
+            events.append(
+                (fed_back + rng.randint(60, 600) * SECOND_MS, "PROTECTIVE_MEASURE", self._measure(fund))
+            )
+        if len(outcomes) > 1:
+            request = fed_back + rng.randint(600, 4 * 3600) * SECOND_MS
+            second = request + max(60, round(rng.lognormvariate(0, 0.6) * medians[3] * 0.5)) * SECOND_MS
+            second = min(second, limit)
+            events.append((request, "REFEEDBACK_REQUESTED", {"note": "请补充核查和劝阻情况"}))
+            events.append((second, "FEEDBACK", self._feedback(outcomes[1], amount_yuan)))
+            if outcomes[1] == "REFUSED":
+                events.append(
+                    (second + rng.randint(60, 600) * SECOND_MS, "PROTECTIVE_MEASURE", self._measure(fund))
+                )
+            last = second
+        system = f"{station.code}-JW"
+        for at_ms, kind, detail in events:
+            ref = detail.pop("alert_ref", None) or self._ref_for(group, at_ms)
+            record = {
+                "alert_ref": ref,
+                "type": kind,
+                "occurred_at": iso(at_ms),
+                "source_system": system,
+                **detail,
+            }
+            self.sim.events.append(Line(at_ms, record))
+        return max(last, *(at_ms for at_ms, _, _ in events))
+
+    def _ref_for(self, group: list[_Warning], at_ms: int) -> dict[str, str]:
+        """The instruction the station reports against: usually the first, else one it already had."""
+        received = [w for w in group if w.at_ms + GUARD_SECONDS * SECOND_MS <= at_ms]
+        if len(received) > 1 and self.rng.random() < 0.3:
+            return self.rng.choice(received[1:]).ref
+        return group[0].ref
+
+    def _assignee(self, station: cal.StationProfile, level: str) -> dict[str, Any]:
+        rng = self.rng
+        suffix = station.code.rsplit("-", 1)[1]
+        if level in ("MEDIUM", "LOW") and rng.random() < 0.6:
+            return {"assignee": f"{suffix}-W{rng.randint(1, 60):03d}", "assignee_type": "GRID_WORKER"}
+        return {"assignee": f"{suffix}-M{rng.randint(1, 40):03d}", "assignee_type": "OFFICER"}
+
+    def _verification(self, level: str, fund: bool) -> dict[str, Any]:
+        share = cal.FACE_TO_FACE["fund"] if fund else cal.FACE_TO_FACE[level]
+        if self.rng.random() < share:
+            return {"verify_method": "FACE_TO_FACE", "verify_result": "民警上门见面核查"}
+        return {"verify_method": "PHONE", "verify_result": "电话联系本人核实"}
+
+    def _feedback(self, outcome: str, amount_yuan: float) -> dict[str, Any]:
+        detail: dict[str, Any] = {"outcome": outcome}
+        if outcome == "DISSUADED" and amount_yuan:
+            detail["amount_protected_yuan"] = f"{amount_yuan:.2f}"
+        if outcome == "ALREADY_DEFRAUDED":
+            detail["amount_lost_yuan"] = f"{amount_yuan or self.rng.randint(500, 20_000):.2f}"
+        notes = {
+            "DISSUADED": "已劝阻，当事人停止转账",
+            "NO_RISK": "核实无风险",
+            "UNREACHABLE": "多次联系未果",
+            "REFUSED": "当事人拒不听劝",
+            "ALREADY_DEFRAUDED": "当事人已转账被骗",
+        }
+        detail["note"] = notes[outcome]
+        return detail
+
+    def _measure(self, fund: bool) -> dict[str, Any]:
+        return {"measure": "RESTRICT_PAYMENT" if fund or self.rng.random() < 0.5 else "RESTRICT_CALLS"}
+
+    def _maybe_victimised(
+        self, known: _Known, outcome: str, last_ms: int, fraud: str, station: cal.StationProfile
+    ) -> None:
+        """A case filed hours after the warning: post-warning victimisation (预后被骗)."""
+        rng = self.rng
+        if rng.random() >= cal.VICTIMISED_AFTER.get(outcome, 0.0):
+            return
+        known.victimised = True
+        at_ms = last_ms + rng.randint(3600, 12 * 3600) * SECOND_MS
+        on = datetime.fromtimestamp(at_ms / 1000, tz=CHINA).date()
+        who = known.person
+        record = {
+            "case_id": self._case_id(on),
+            "id_number": who.id_number,
+            "phone": who.phone,
+            "case_at": iso(at_ms),
+            "loss_yuan": f"{rng.randint(1000, 200_000)}.00",
+            "fraud_type": fraud,
+            "station_code": station.code,
+        }
+        self.sim.victims.append(Line(at_ms, record))
+        known.busy_until_ms = max(known.busy_until_ms, at_ms)
+
+    # --- Malformed lines --------------------------------------------------------------------------
+
+    def _malformed(self, lines: list[Line], kinds: Sequence[str], build: Callable[[Line, str], Line]) -> None:
+        """Insert malformed lines after randomly chosen ones, cycling through the defect kinds."""
+        rate = self.config.malformed_rate
+        picked = [index for index in range(len(lines)) if self.rng.random() < rate]
+        for number, index in enumerate(reversed(picked)):
+            kind = kinds[number % len(kinds)]
+            lines.insert(index + 1, build(lines[index], kind))
+
+    def _bad_alert(self, model: Line, kind: str) -> Line:
+        record = dict(model.record or {})
+        self.sequence["bad"] += 1
+        record["source_alert_id"] = f"BAD-{self.sequence['bad']:05d}"
+        if kind == "bad_json":
+            text = json.dumps(record, ensure_ascii=False)
+            return Line(model.at_ms, None, raw=text[: len(text) // 2], malformed=kind)
+        if kind == "bad_id_number":
+            good = record.get("id_number") or id_number(self.rng, date(1980, 5, 17))
+            record["id_number"] = good[:17] + ("0" if good[17] != "0" else "1")
+        elif kind == "bad_enum":
+            record["level"] = "URGENT"
+        elif kind == "missing_field":
+            del record["station_code"]
+        elif kind == "bad_phone":
+            record.pop("id_number", None)
+            record["phone"] = mobile(self.rng)[:5]
+        return Line(model.at_ms, record, malformed=kind)
+
+    def _bad_event(self, model: Line, kind: str) -> Line:
+        record = dict(model.record or {})
+        if kind == "bad_json":
+            text = json.dumps(record, ensure_ascii=False)
+            return Line(model.at_ms, None, raw=text[: len(text) // 2], malformed=kind)
+        if kind == "missing_field":
+            record = {**record, "type": "FEEDBACK"}
+            record.pop("outcome", None)
+        elif kind == "bad_enum":
+            record["type"] = "ACKNOWLEDGED"
+        elif kind == "bad_timestamp":
+            record["occurred_at"] = "昨天下午"
+        return Line(model.at_ms, record, malformed=kind)
+
+
+def _urgency(group: list[_Warning], prior_victim: bool) -> str:
+    """The level a station sees: the highest warning's, one step up for a prior victim."""
+    level = min(group, key=lambda warning: cal.LEVELS.index(warning.level)).level
+    if prior_victim and "id_number" in group[0].identifiers:
+        level = cal.LEVELS[max(0, cal.LEVELS.index(level) - 1)]
+    return level
+
+
+def _guarded(steps: list[int], merges: list[int], rng: random.Random) -> list[int]:
+    """Move step times out of the guard band around each merge, keeping them in order."""
+    guard = GUARD_SECONDS * SECOND_MS
+    moved: list[int] = []
+    for at_ms in steps:
+        if moved and at_ms <= moved[-1]:
+            at_ms = moved[-1] + rng.randint(1, 30) * SECOND_MS
+        # Each move goes forward past a merge, so this ends after at most one move per merge.
+        while (near := next((m for m in merges if abs(at_ms - m) < guard), None)) is not None:
+            at_ms = near + guard + rng.randint(1, 60) * SECOND_MS
+        moved.append(at_ms)
+    return moved
