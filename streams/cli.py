@@ -457,6 +457,44 @@ def simulate_command(
     )
 
 
+@cli.command("demo")
+@click.option("--seed", type=int, default=1, show_default=True, help="The simulation's seed.")
+@click.option("--days", type=click.IntRange(min=1), default=1, show_default=True, help="Simulated days.")
+@click.option(
+    "--seconds",
+    type=click.FloatRange(min=1),
+    default=60.0,
+    show_default=True,
+    help="About how long the simulated days take to stream.",
+)
+@click.option(
+    "--cases-per-day", type=click.IntRange(min=1), default=600, show_default=True, help="People warned."
+)
+@click.option(
+    "--data",
+    type=click.Path(file_okay=False, exists=True, path_type=Path),
+    default=None,
+    help="Stream this `riskalert simulate` output instead of a fresh simulation.",
+)
+@click.pass_context
+def demo_command(
+    ctx: click.Context, seed: int, days: int, seconds: float, cases_per_day: int, data: Path | None
+) -> None:
+    """Run a simulated day through the local stack and check the result against its ground truth.
+
+    Starts the stack, a fresh topic set (prefix demo-<time>.) and chDB store (RISKALERT_HOME/demo),
+    the replay worker and the sink worker on RISKALERT_METRICS_PORT and RISKALERT_SINK_METRICS_PORT;
+    streams the day with a live view; prints the KPI report and measured-vs-expected. Exit status 1
+    on any mismatch. The stack keeps running (`riskalert stack down` stops it).
+    """
+    from streams.sim.demo import DemoOptions, run_demo
+
+    options = DemoOptions(seed=seed, days=days, seconds=seconds, cases_per_day=cases_per_day, data=data)
+    if not run_demo(settings_of(ctx), options, console):
+        errors.print("[red]the pipeline's figures differ from the ground truth[/red] (see the table above)")
+        sys.exit(1)
+
+
 def main() -> None:
     """Console-script entry point."""
     cli()

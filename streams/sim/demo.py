@@ -1,0 +1,427 @@
+"""`riskalert demo`: a simulated day through the whole pipeline, checked against its ground truth.
+
+Steps: simulate (or reuse) a day; start the local stack; create a fresh, prefixed topic set; migrate
+a fresh chDB store; start the stream worker in event-time replay (`--clock event`) and the sink
+worker; load the victim history, then stream the day through ingest, accelerated, with a live view
+from the workers' /metrics; wait until the workers have caught up; stop them; print the KPI report
+and the measured figures against expected.json. A mismatch is an error (exit status 1).
+
+Where the measured figures come from (after the workers stopped, so no refresh lag and no
+ownership question): ClickHouse, through the sink's tables in the demo's chDB store: tasks
+(distinct task ids), merged warnings (a task's alert keys beyond its first), re-deliveries (alert
+rows beyond distinct alert keys), breaches per step (distinct BREACHED event ids); the dead-letter
+count is the number of records in the demo's `alerts.dlq` topic.
+
+Each run uses its own topic prefix (`demo-<time>.`) and wipes `<home>/demo/`; topics of earlier demo
+runs are deleted first. The stack (Kafka, Prometheus, Alertmanager) is left running.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from datetime import time as dt_time
+from pathlib import Path
+from typing import Any
+
+from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka.admin import AdminClient
+from rich.console import Console
+from rich.live import Live
+from rich.table import Table
+
+from streams.settings import Settings, load_settings
+from streams.sim.display import Throughput, live_view
+from streams.sim.feed import Feeder
+from streams.sim.generate import CHINA, SimConfig, default_start, simulate
+from streams.sim.output import EXPECTED, write_simulation
+from streams.sim.processes import DemoError, WorkerProcess, environment, metric
+from streams.sim.truth import SLA_KINDS
+
+DEMO_PREFIX = re.compile(r"^demo-\d{8}T\d{6}\.")
+STEPS = ("reception", "dispatch", "verification", "feedback")
+SETTLE_TIMEOUT_SECONDS = 240
+QUIET_SECONDS = 20
+
+
+@dataclass(frozen=True)
+class DemoOptions:
+    """What the demo runs."""
+
+    seed: int = 1
+    days: int = 1
+    seconds: float = 60.0
+    cases_per_day: int = 600
+    malformed_rate: float = 0.005
+    data: Path | None = None  # an existing simulation directory instead of a fresh one
+
+
+@dataclass
+class Comparison:
+    """Expected against measured, row by row."""
+
+    rows: list[tuple[str, int, int]]
+
+    @property
+    def ok(self) -> bool:
+        return all(expected == measured for _, expected, measured in self.rows)
+
+    def table(self) -> Table:
+        table = Table(title="measured by the pipeline vs the simulator's ground truth")
+        for column in ("figure", "expected", "measured", ""):
+            table.add_column(column, justify="right" if column in ("expected", "measured") else "left")
+        for name, expected, measured in self.rows:
+            mark = "[green]ok[/green]" if expected == measured else "[red]MISMATCH[/red]"
+            table.add_row(name, str(expected), str(measured), mark)
+        return table
+
+
+def run_demo(base: Settings, options: DemoOptions, console: Console) -> bool:
+    """Run the demo; True when every measured figure equals the ground truth."""
+    started = time.monotonic()
+    home = base.home / "demo"
+    run_id = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
+    settings = load_settings(
+        topic_prefix=f"demo-{run_id}.", clickhouse_dsn=f"chdb://{home / 'clickhouse'}", home=base.home
+    )
+    data, expected = _simulation(settings, options, home, console)
+    _stack(settings, console)
+    workers = _start_workers(settings, home, console)
+    try:
+        _feed(settings, data, expected, workers, options, console)
+        _settle(settings, expected, workers, console)
+    finally:
+        for worker in workers.values():
+            worker.stop()
+    console.print(f"workers stopped; logs in {home / 'logs'}")
+    _kpi(settings, expected, console)
+    comparison = compare(expected, measure(settings))
+    console.print(comparison.table())
+    _closing(settings, expected, console, time.monotonic() - started)
+    return comparison.ok
+
+
+# --- Steps ------------------------------------------------------------------------------------------
+
+
+def _simulation(
+    settings: Settings, options: DemoOptions, home: Path, console: Console
+) -> tuple[Path, dict[str, Any]]:
+    import json
+
+    from streams.kpi.source import chdb_path_holder
+
+    holder = chdb_path_holder(home / "clickhouse")
+    if holder is not None:
+        raise DemoError(f"process {holder} holds {home / 'clickhouse'}: is another demo running?")
+    shutil.rmtree(home, ignore_errors=True)
+    home.mkdir(parents=True)
+    if options.data is not None:
+        console.print(f"[bold]simulation[/bold]: using {options.data}")
+        return options.data, json.loads((options.data / EXPECTED).read_text())
+    data = home / "data"
+    config = SimConfig(
+        options.days, options.seed, default_start(options.days), options.cases_per_day, options.malformed_rate
+    )
+    expected = write_simulation(simulate(config), data, settings)
+    console.print(
+        f"[bold]simulation[/bold] (seed {options.seed}) in {data}: {expected['warnings']} warnings, "
+        f"{expected['task_events']} task events, {expected['victim_records']} victim records, "
+        f"{expected['malformed']} malformed lines, from {expected['period']['from']}"
+    )
+    return data, expected
+
+
+def _stack(settings: Settings, console: Console) -> None:
+    from streams.kafka_admin import ensure_topics
+    from streams.stack import stack_up
+    from streams.topics import ALL_TOPICS
+
+    for name, started in stack_up(settings):
+        console.print(f"{name}: {'started' if started else 'already running'}")
+    deleted = _delete_old_demo_topics(settings)
+    if deleted:
+        console.print(f"deleted {deleted} topics of earlier demo runs")
+    report = ensure_topics(settings, ALL_TOPICS)
+    changelogs = _create_changelogs(settings)
+    console.print(
+        f"topics: {len(report.created)} created, and {changelogs} table changelogs, "
+        f"prefix {settings.topic_prefix}"
+    )
+
+
+def _create_changelogs(settings: Settings) -> int:
+    """Create the worker's table changelog topics as Faust declares them, before the worker starts.
+
+    A worker that creates them itself at start may still hold stale metadata for them when the first
+    victim record arrives a second later, and Faust then refuses the record (PartitionsMismatch
+    between the table's source topic and its changelog); the record is dead-lettered. Topics that
+    exist at start are in the worker's first metadata.
+    """
+    from confluent_kafka.admin import NewTopic  # type: ignore[attr-defined]  # not in __all__
+
+    from streams.app import create_app
+
+    tables = create_app(settings).app.tables.values()
+    topics = [
+        NewTopic(
+            table.changelog_topic_name,
+            num_partitions=table.partitions or settings.topic_partitions,
+            replication_factor=settings.topic_replication,
+            config={"cleanup.policy": "compact"},
+        )
+        for table in tables
+    ]
+    admin = AdminClient(settings.kafka_client_config())
+    for future in admin.create_topics(topics, request_timeout=60).values():
+        future.result(timeout=60)
+    return len(topics)
+
+
+def _delete_old_demo_topics(settings: Settings) -> int:
+    admin = AdminClient(settings.kafka_client_config())
+    old = [name for name in admin.list_topics(timeout=30).topics if DEMO_PREFIX.match(name)]
+    if old:
+        for future in admin.delete_topics(old, request_timeout=60).values():
+            future.result(timeout=60)
+    return len(old)
+
+
+def _start_workers(settings: Settings, home: Path, console: Console) -> dict[str, WorkerProcess]:
+    import subprocess
+    import sys
+
+    common = {
+        "RISKALERT_TOPIC_PREFIX": settings.topic_prefix,
+        "RISKALERT_CLICKHOUSE_DSN": f"chdb://{home / 'clickhouse'}",
+        "RISKALERT_WORKER_STANDBY_REPLICAS": "0",
+    }
+    riskalert = str(Path(sys.executable).parent / "riskalert")
+    migrated = subprocess.run(  # a child: the chDB path must stay free for the sink
+        [riskalert, "db", "migrate"], env=environment(common), capture_output=True, text=True, check=False
+    )
+    if migrated.returncode != 0:
+        raise DemoError(f"riskalert db migrate failed:\n{migrated.stdout}{migrated.stderr}")
+    console.print(f"ClickHouse: migrated chdb://{home / 'clickhouse'}")
+    stream = WorkerProcess(
+        "stream worker",
+        ["--clock", "event"],
+        environment(
+            {
+                **common,
+                "RISKALERT_WORKER_DATA_DIR": str(home / "worker"),
+                # Every SLA clock of the simulation ends in an event, and the feed keeps both inputs
+                # busy, so replay needs no lateness: the last events are applied once inputs go idle.
+                "RISKALERT_SLA_ALLOWED_LATENESS_SECONDS": "0",
+            }
+        ),
+        home / "logs" / "worker.log",
+        settings.metrics_port,
+    )
+    sink = WorkerProcess(
+        "sink worker",
+        ["--stages", "sink"],
+        environment(
+            {**common, "RISKALERT_WORKER_DATA_DIR": str(home / "sink"), "RISKALERT_SINK_BATCH_SECONDS": "0.5"}
+        ),
+        home / "logs" / "sink.log",
+        settings.sink_metrics_port,
+    )
+    workers = {"stream": stream, "sink": sink}
+    try:
+        for worker in workers.values():
+            worker.start()
+        stream.wait_ready(120, log_line="Worker ready")
+        sink.wait_ready(120)
+    except BaseException:
+        for worker in workers.values():
+            worker.stop()
+        raise
+    console.print(
+        f"workers: replay (--clock event) on :{settings.metrics_port}, sink on :{settings.sink_metrics_port}"
+    )
+    return workers
+
+
+def _feed(
+    settings: Settings,
+    data: Path,
+    expected: dict[str, Any],
+    workers: dict[str, WorkerProcess],
+    options: DemoOptions,
+    console: Console,
+) -> None:
+    first_day = date.fromisoformat(expected["period"]["from"])
+    start_ms = int(datetime.combine(first_day, dt_time(), CHINA).timestamp()) * 1000
+    days = int(expected["simulation"]["days"])
+    feeder = Feeder(settings, data)
+    history = feeder.history(start_ms)
+    _wait(
+        lambda: (
+            metric(workers["stream"].metrics(), "riskalert_victim_records_total", outcome="folded") >= history
+        ),
+        60,
+        f"the dedup stage did not fold the {history} victim history records",
+        workers,
+    )
+    console.print(
+        f"victim history: {history} records folded; streaming {days} day(s) in ~{options.seconds:.0f} s"
+    )
+    speed = days * 86_400 / options.seconds
+    throughput = Throughput()
+    with Live(console=console, refresh_per_second=4, transient=False) as live:
+
+        def show(progress: Any) -> None:
+            workers["stream"].check_running()
+            rate = throughput.rate(progress.lines_done)
+            live.update(live_view(progress, workers["stream"].metrics(), workers["sink"].metrics(), rate))
+
+        feeder.stream(speed, start_ms + days * 86_400_000, show)
+
+
+def _settle(
+    settings: Settings, expected: dict[str, Any], workers: dict[str, WorkerProcess], console: Console
+) -> None:
+    """Wait until the SLA stage emitted what it will, and the sink has stored everything."""
+    wanted = sum(
+        sum(per_step.values()) for kind, per_step in expected["sla_events"].items() if kind in SLA_KINDS
+    )
+    console.print("waiting for the workers to catch up ...")
+    last, last_change = -1.0, time.monotonic()
+    deadline = time.monotonic() + SETTLE_TIMEOUT_SECONDS
+    while time.monotonic() < deadline:
+        workers["stream"].check_running()
+        emitted = metric(workers["stream"].metrics(), "riskalert_sla_events_total")
+        if emitted != last:
+            last, last_change = emitted, time.monotonic()
+        if emitted >= wanted or time.monotonic() - last_change > QUIET_SECONDS:
+            break
+        time.sleep(0.5)
+    _wait(lambda: sink_lag(settings) == 0, 120, "the sink did not catch up", workers)
+    time.sleep(2)  # the sink's last round: inserted, then committed
+    _wait(lambda: sink_lag(settings) == 0, 60, "the sink did not catch up", workers)
+
+
+def _wait(
+    done: Callable[[], bool], timeout_seconds: float, what: str, workers: dict[str, WorkerProcess]
+) -> None:
+    deadline = time.monotonic() + timeout_seconds
+    while time.monotonic() < deadline:
+        for worker in workers.values():
+            worker.check_running()
+        if done():
+            return
+        time.sleep(0.5)
+    raise DemoError(
+        f"{what} within {timeout_seconds:.0f} s (logs: {next(iter(workers.values())).log_path.parent})"
+    )
+
+
+def sink_lag(settings: Settings) -> int:
+    """Records in the sink's input topics past its consumer group's committed offsets."""
+    from streams.agents.sink import INPUTS
+
+    consumer = Consumer(
+        {**settings.kafka_client_config(), "group.id": f"{settings.topic_prefix}riskalert-sink"}
+    )
+    try:
+        lag = 0
+        for logical in INPUTS:
+            topic = settings.topic(logical)
+            partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
+            for tp in consumer.committed([TopicPartition(topic, p) for p in partitions], timeout=10):
+                _, high = consumer.get_watermark_offsets(tp, timeout=10)
+                lag += high - max(tp.offset, 0)
+        return lag
+    finally:
+        consumer.close()
+
+
+def _kpi(settings: Settings, expected: dict[str, Any], console: Console) -> None:
+    from streams.kpi.request import parse_request
+    from streams.kpi.source import load_report
+    from streams.kpi.table import report_table
+
+    request = parse_request(expected["period"]["from"], expected["period"]["to"], None, None)
+    console.print(report_table(load_report(settings, request), request))
+
+
+# --- Measuring and comparing ------------------------------------------------------------------------
+
+
+def measure(settings: Settings) -> dict[str, Any]:
+    """The figures the pipeline produced: ClickHouse for tasks and SLA events, Kafka for dead letters."""
+    from streams.db.client import connect
+
+    client = connect(settings)
+    try:
+
+        def scalar(sql: str) -> int:
+            return int(client.query(sql).result_rows[0][0])
+
+        rows = client.query(
+            "SELECT lower(step), uniqExact(event_id) FROM sla_events WHERE kind = 'BREACHED' GROUP BY step"
+        ).result_rows
+        breaches = {str(step): int(count) for step, count in rows}
+        return {
+            "tasks": scalar("SELECT uniqExact(task_id) FROM tasks"),
+            "merges": scalar(
+                "SELECT sum(n) FROM "
+                "(SELECT length(argMax(alert_keys, version)) - 1 AS n FROM tasks GROUP BY task_id)"
+            ),
+            "duplicates": scalar("SELECT count() - uniqExact(alert_key) FROM alerts"),
+            "breaches": {step: int(breaches.get(step, 0)) for step in STEPS},
+            "dead_letters": dead_letter_count(settings),
+        }
+    finally:
+        client.close()
+
+
+def dead_letter_count(settings: Settings) -> int:
+    """Records in the dead-letter topic."""
+    consumer = Consumer({**settings.kafka_client_config(), "group.id": f"{settings.topic_prefix}demo-count"})
+    try:
+        topic = settings.topic("alerts.dlq")
+        total = 0
+        for partition in consumer.list_topics(topic, timeout=10).topics[topic].partitions:
+            low, high = consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=10)
+            total += high - low
+        return total
+    finally:
+        consumer.close()
+
+
+def compare(expected: dict[str, Any], measured: dict[str, Any]) -> Comparison:
+    """Row by row: tasks, merges, re-deliveries, breaches per step, dead letters."""
+    rows = [
+        ("tasks", int(expected["tasks"]), int(measured["tasks"])),
+        ("warnings merged into a task", int(expected["merges"]), int(measured["merges"])),
+        ("re-delivered warnings", int(expected["duplicates"]), int(measured["duplicates"])),
+        *(
+            (f"breaches: {step}", int(expected["breaches"][step]), int(measured["breaches"][step]))
+            for step in STEPS
+        ),
+        ("dead letters (alerts.dlq)", int(expected["dead_letters"]["total"]), int(measured["dead_letters"])),
+    ]
+    return Comparison(rows)
+
+
+def _closing(settings: Settings, expected: dict[str, Any], console: Console, seconds: float) -> None:
+    period = expected["period"]
+    console.print(
+        f"demo finished in {seconds:.0f} s. The stack is still running: stop it with "
+        "[bold]make stack-down[/bold] (or .venv/bin/riskalert stack down).\n"
+        f"Look again: RISKALERT_CLICKHOUSE_DSN={settings.clickhouse.redacted()} "
+        f".venv/bin/riskalert kpi --from {period['from']} --to {period['to']}\n"
+        "Grafana: run a ClickHouse server, set "
+        "RISKALERT_CLICKHOUSE_DSN=http://user:password@host:8123/riskalert, "
+        "run `riskalert db migrate` and the sink worker, and add that server as a ClickHouse data source in "
+        "Grafana (docs/operations.md, 'The ClickHouse sink')."
+    )
+
+
+__all__ = ["DemoError", "DemoOptions", "compare", "measure", "run_demo"]
