@@ -58,6 +58,7 @@ class DemoOptions:
     cases_per_day: int = 600
     malformed_rate: float = 0.005
     data: Path | None = None  # an existing simulation directory instead of a fresh one
+    directory: Path | None = None  # the demo's files; default RISKALERT_HOME/demo (wiped at start)
 
 
 @dataclass
@@ -80,36 +81,44 @@ class Comparison:
         return table
 
 
-def run_demo(base: Settings, options: DemoOptions, console: Console) -> bool:
-    """Run the demo; True when every measured figure equals the ground truth."""
+def run_demo(base: Settings, options: DemoOptions, console: Console) -> Comparison:
+    """Run the demo; returns the comparison (`.ok` when every measured figure equals the ground truth)."""
     started = time.monotonic()
-    home = base.home / "demo"
+    home = options.directory or base.home / "demo"
     run_id = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
     settings = load_settings(
-        topic_prefix=f"demo-{run_id}.", clickhouse_dsn=f"chdb://{home / 'clickhouse'}", home=base.home
+        topic_prefix=f"demo-{run_id}.",
+        clickhouse_dsn=f"chdb://{home / 'clickhouse'}",
+        home=base.home,
+        metrics_port=base.metrics_port,
+        sink_metrics_port=base.sink_metrics_port,
     )
-    data, expected = _simulation(settings, options, home, console)
-    _stack(settings, console)
-    workers = _start_workers(settings, home, console)
+
+    def step(text: str) -> None:
+        console.print(f"[dim]{time.monotonic() - started:6.1f} s[/dim]  {text}")
+
+    data, expected = _simulation(settings, options, home, step)
+    _stack(settings, step)
+    workers = _start_workers(settings, home, step)
     try:
-        _feed(settings, data, expected, workers, options, console)
-        _settle(settings, expected, workers, console)
+        _feed(settings, data, expected, workers, options, console, step)
+        _settle(settings, expected, workers, step)
     finally:
         for worker in workers.values():
             worker.stop()
-    console.print(f"workers stopped; logs in {home / 'logs'}")
+    step(f"workers stopped; their logs are in {home / 'logs'}")
     _kpi(settings, expected, console)
     comparison = compare(expected, measure(settings))
     console.print(comparison.table())
     _closing(settings, expected, console, time.monotonic() - started)
-    return comparison.ok
+    return comparison
 
 
 # --- Steps ------------------------------------------------------------------------------------------
 
 
 def _simulation(
-    settings: Settings, options: DemoOptions, home: Path, console: Console
+    settings: Settings, options: DemoOptions, home: Path, step: Callable[[str], None]
 ) -> tuple[Path, dict[str, Any]]:
     import json
 
@@ -121,34 +130,34 @@ def _simulation(
     shutil.rmtree(home, ignore_errors=True)
     home.mkdir(parents=True)
     if options.data is not None:
-        console.print(f"[bold]simulation[/bold]: using {options.data}")
+        step(f"simulation: using {options.data}")
         return options.data, json.loads((options.data / EXPECTED).read_text())
     data = home / "data"
     config = SimConfig(
         options.days, options.seed, default_start(options.days), options.cases_per_day, options.malformed_rate
     )
     expected = write_simulation(simulate(config), data, settings)
-    console.print(
-        f"[bold]simulation[/bold] (seed {options.seed}) in {data}: {expected['warnings']} warnings, "
+    step(
+        f"simulation (seed {options.seed}) in {data}: {expected['warnings']} warnings, "
         f"{expected['task_events']} task events, {expected['victim_records']} victim records, "
         f"{expected['malformed']} malformed lines, from {expected['period']['from']}"
     )
     return data, expected
 
 
-def _stack(settings: Settings, console: Console) -> None:
+def _stack(settings: Settings, step: Callable[[str], None]) -> None:
     from streams.kafka_admin import ensure_topics
     from streams.stack import stack_up
     from streams.topics import ALL_TOPICS
 
     for name, started in stack_up(settings):
-        console.print(f"{name}: {'started' if started else 'already running'}")
+        step(f"{name}: {'started' if started else 'already running'}")
     deleted = _delete_old_demo_topics(settings)
     if deleted:
-        console.print(f"deleted {deleted} topics of earlier demo runs")
+        step(f"deleted {deleted} topics of earlier demo runs")
     report = ensure_topics(settings, ALL_TOPICS)
     changelogs = _create_changelogs(settings)
-    console.print(
+    step(
         f"topics: {len(report.created)} created, and {changelogs} table changelogs, "
         f"prefix {settings.topic_prefix}"
     )
@@ -191,7 +200,7 @@ def _delete_old_demo_topics(settings: Settings) -> int:
     return len(old)
 
 
-def _start_workers(settings: Settings, home: Path, console: Console) -> dict[str, WorkerProcess]:
+def _start_workers(settings: Settings, home: Path, step: Callable[[str], None]) -> dict[str, WorkerProcess]:
     import subprocess
     import sys
 
@@ -199,6 +208,8 @@ def _start_workers(settings: Settings, home: Path, console: Console) -> dict[str
         "RISKALERT_TOPIC_PREFIX": settings.topic_prefix,
         "RISKALERT_CLICKHOUSE_DSN": f"chdb://{home / 'clickhouse'}",
         "RISKALERT_WORKER_STANDBY_REPLICAS": "0",
+        "RISKALERT_METRICS_PORT": str(settings.metrics_port),
+        "RISKALERT_SINK_METRICS_PORT": str(settings.sink_metrics_port),
     }
     riskalert = str(Path(sys.executable).parent / "riskalert")
     migrated = subprocess.run(  # a child: the chDB path must stay free for the sink
@@ -206,7 +217,7 @@ def _start_workers(settings: Settings, home: Path, console: Console) -> dict[str
     )
     if migrated.returncode != 0:
         raise DemoError(f"riskalert db migrate failed:\n{migrated.stdout}{migrated.stderr}")
-    console.print(f"ClickHouse: migrated chdb://{home / 'clickhouse'}")
+    step(f"ClickHouse: migrated chdb://{home / 'clickhouse'}")
     stream = WorkerProcess(
         "stream worker",
         ["--clock", "event"],
@@ -241,8 +252,9 @@ def _start_workers(settings: Settings, home: Path, console: Console) -> dict[str
         for worker in workers.values():
             worker.stop()
         raise
-    console.print(
-        f"workers: replay (--clock event) on :{settings.metrics_port}, sink on :{settings.sink_metrics_port}"
+    step(
+        f"workers ready: replay (--clock event) on :{settings.metrics_port}, "
+        f"sink on :{settings.sink_metrics_port}"
     )
     return workers
 
@@ -254,6 +266,7 @@ def _feed(
     workers: dict[str, WorkerProcess],
     options: DemoOptions,
     console: Console,
+    step: Callable[[str], None],
 ) -> None:
     first_day = date.fromisoformat(expected["period"]["from"])
     start_ms = int(datetime.combine(first_day, dt_time(), CHINA).timestamp()) * 1000
@@ -281,16 +294,20 @@ def _feed(
             live.update(live_view(progress, workers["stream"].metrics(), workers["sink"].metrics(), rate))
 
         feeder.stream(speed, start_ms + days * 86_400_000, show)
+    step(f"streamed {feeder.progress.lines_done} lines ({feeder.progress.rejected} rejected at ingest)")
 
 
 def _settle(
-    settings: Settings, expected: dict[str, Any], workers: dict[str, WorkerProcess], console: Console
+    settings: Settings,
+    expected: dict[str, Any],
+    workers: dict[str, WorkerProcess],
+    step: Callable[[str], None],
 ) -> None:
     """Wait until the SLA stage emitted what it will, and the sink has stored everything."""
     wanted = sum(
         sum(per_step.values()) for kind, per_step in expected["sla_events"].items() if kind in SLA_KINDS
     )
-    console.print("waiting for the workers to catch up ...")
+    step("waiting for the workers to catch up ...")
     last, last_change = -1.0, time.monotonic()
     deadline = time.monotonic() + SETTLE_TIMEOUT_SECONDS
     while time.monotonic() < deadline:
@@ -301,9 +318,11 @@ def _settle(
         if emitted >= wanted or time.monotonic() - last_change > QUIET_SECONDS:
             break
         time.sleep(0.5)
+    step(f"SLA stage: {emitted:.0f} SLA events emitted (ground truth {wanted})")
     _wait(lambda: sink_lag(settings) == 0, 120, "the sink did not catch up", workers)
     time.sleep(2)  # the sink's last round: inserted, then committed
     _wait(lambda: sink_lag(settings) == 0, 60, "the sink did not catch up", workers)
+    step("sink: everything stored")
 
 
 def _wait(

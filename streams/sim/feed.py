@@ -24,7 +24,7 @@ from streams.sim.order import StreamLine, stream_lines
 
 MAX_PAUSE_SECONDS = 0.25
 TAIL_SPEEDUP = 10.0
-PROGRESS_SECONDS = 0.25
+PROGRESS_SECONDS = 0.5
 
 
 @dataclass

@@ -12,8 +12,6 @@ import urllib.request
 from collections.abc import Mapping
 from pathlib import Path
 
-from prometheus_client.parser import text_string_to_metric_families
-
 from streams.errors import RiskAlertError
 
 READY_LINE = "Worker ready"
@@ -98,14 +96,23 @@ class WorkerProcess:
 
 
 def parse_metrics(text: str) -> dict[str, float]:
-    """Prometheus text -> `name{label="value",...}` -> value, riskalert's series only."""
+    """Prometheus text -> `name{label="value",...}` -> value, riskalert's series only.
+
+    A line scan, not prometheus_client's parser: the live view reads the workers a few times a
+    second, and their SLA counters have a series per kind, step, level and station.
+    """
     samples: dict[str, float] = {}
-    for family in text_string_to_metric_families(text):
-        for sample in family.samples:
-            if not sample.name.startswith("riskalert_") or sample.name.endswith("_created"):
-                continue
-            labels = ",".join(f'{key}="{value}"' for key, value in sorted(sample.labels.items()))
-            samples[f"{sample.name}{{{labels}}}"] = sample.value
+    for line in text.splitlines():
+        if not line.startswith("riskalert_"):
+            continue
+        series, _, value = line.rpartition(" ")
+        name = series.split("{", 1)[0]
+        if name.endswith("_created"):
+            continue
+        try:
+            samples[series if "{" in series else series + "{}"] = float(value)
+        except ValueError:
+            continue
     return samples
 
 
