@@ -476,9 +476,21 @@ def simulate_command(
     default=None,
     help="Stream this `riskalert simulate` output instead of a fresh simulation.",
 )
+@click.option(
+    "--live",
+    is_flag=True,
+    help="Wall-clock SLA clock with the policy scaled down by the speed-up, records stamped as they are "
+    "fed: pages visibly fire into Alertmanager. The comparison is shown, not enforced.",
+)
 @click.pass_context
 def demo_command(
-    ctx: click.Context, seed: int, days: int, seconds: float, cases_per_day: int, data: Path | None
+    ctx: click.Context,
+    seed: int,
+    days: int,
+    seconds: float,
+    cases_per_day: int,
+    data: Path | None,
+    live: bool,
 ) -> None:
     """Run a simulated day through the local stack and check the result against its ground truth.
 
@@ -489,7 +501,9 @@ def demo_command(
     """
     from streams.sim.demo import DemoOptions, run_demo
 
-    options = DemoOptions(seed=seed, days=days, seconds=seconds, cases_per_day=cases_per_day, data=data)
+    options = DemoOptions(
+        seed=seed, days=days, seconds=seconds, cases_per_day=cases_per_day, data=data, live=live
+    )
     if not run_demo(settings_of(ctx), options, console).ok:
         errors.print("[red]the pipeline's figures differ from the ground truth[/red] (see the table above)")
         sys.exit(1)

@@ -10,17 +10,18 @@ so no input topic of the workers falls idle in the middle of the stream.
 
 from __future__ import annotations
 
+import json
 import time
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from streams.codec import default_codec
 from streams.ingest.gateway import Gateway, Position, RecordKind, RecordProcessor, partitions_for
 from streams.producer import CheckedProducer
 from streams.settings import Settings
-from streams.sim.order import StreamLine, stream_lines
+from streams.sim.order import TIME_FIELD, StreamLine, stream_lines
 
 MAX_PAUSE_SECONDS = 0.25
 TAIL_SPEEDUP = 10.0
@@ -65,17 +66,35 @@ class Feeder:
         self.producer.flush()
         return sum(self.progress.accepted.values()) - accepted_before
 
-    def stream(self, speed: float, period_end_ms: int, on_progress: Callable[[FeedProgress], None]) -> None:
-        """Feed the remaining lines paced by their time, calling `on_progress` a few times a second."""
+    def stream(
+        self,
+        speed: float,
+        period_end_ms: int,
+        on_progress: Callable[[FeedProgress], None],
+        retime: bool = False,
+    ) -> None:
+        """Feed the remaining lines paced by their time, calling `on_progress` a few times a second.
+
+        Args:
+            speed: simulated seconds per wall-clock second.
+            period_end_ms: where the simulated period ends and the faster tail begins.
+            on_progress: called with the progress.
+            retime: stamp each record with the wall-clock instant it is fed instead of its simulated
+                time (live mode: the SLA clock is the wall clock).
+        """
         last_report = 0.0
         previous_ms = self.lines[0].at_ms if self.lines else 0
+        # Each line has a wall-clock slot; sleeping until the slot (not for the gap) absorbs the time
+        # spent validating, producing and drawing, so the stream takes the time asked for.
+        slot = time.monotonic()
         for line in self.lines:
             pace = speed if line.at_ms < period_end_ms else speed * TAIL_SPEEDUP
-            pause = min((line.at_ms - previous_ms) / 1000 / pace, MAX_PAUSE_SECONDS)
-            if pause > 0:
-                time.sleep(pause)
+            slot += min((line.at_ms - previous_ms) / 1000 / pace, MAX_PAUSE_SECONDS)
             previous_ms = line.at_ms
-            self._feed(line)
+            wait = slot - time.monotonic()
+            if wait > 0:
+                time.sleep(wait)
+            self._feed(retimed(line, time.time_ns() // 1_000_000) if retime else line)
             if time.monotonic() - last_report >= PROGRESS_SECONDS:
                 last_report = time.monotonic()
                 on_progress(self.progress)
@@ -83,6 +102,7 @@ class Feeder:
         on_progress(self.progress)
 
     def _feed(self, line: StreamLine) -> None:
+        """Validate and produce one line, counting it; the simulated clock follows the file's times."""
         gateway = self.gateways[line.kind]
         rejected_before = sum(gateway.summary.rejected.values())
         gateway.submit(line.data, Position(line.file, line.line))
@@ -92,3 +112,15 @@ class Feeder:
             self.progress.accepted[line.kind.value] += 1
         self.progress.simulated_ms = max(self.progress.simulated_ms, line.at_ms)
         self.progress.lines_done += 1
+
+
+def retimed(line: StreamLine, now_ms: int) -> StreamLine:
+    """The line with its record's time field set to `now_ms` (a line that is not JSON stays as is)."""
+    try:
+        record = json.loads(line.data)
+    except ValueError:
+        return line
+    if not isinstance(record, dict) or TIME_FIELD[line.kind] not in record:
+        return line
+    record[TIME_FIELD[line.kind]] = now_ms
+    return replace(line, data=json.dumps(record, ensure_ascii=False).encode())
