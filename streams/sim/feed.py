@@ -4,8 +4,8 @@ Every line goes through the same validation, pseudonymisation and dead-lettering
 `riskalert ingest` (a `Gateway` per record kind, dead letters naming the file and line), one line at
 a time in `streams.sim.order`'s order. Victim records dated before the simulated period (the
 history) go first, as a batch; the period then plays at `speed` simulated seconds per wall second,
-and the tail after it (late feedback) ten times faster. No pause is longer than `MAX_PAUSE_SECONDS`,
-so no input topic of the workers falls idle in the middle of the stream.
+and the tail after it (late feedback, the run-out) thirty times faster. No pause is longer than
+`MAX_PAUSE_SECONDS`, so no input topic of the workers falls idle in the middle of the stream.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from streams.settings import Settings
 from streams.sim.order import TIME_FIELD, StreamLine, stream_lines
 
 MAX_PAUSE_SECONDS = 0.25
-TAIL_SPEEDUP = 10.0
+TAIL_SPEEDUP = 30.0
 PROGRESS_SECONDS = 0.5
 
 

@@ -37,6 +37,10 @@ SECOND_MS = 1000
 # decide MET against MET_LATE. Real data has such races too; a self-checking demo must not.
 GUARD_SECONDS = 180
 FEEDBACK_AFTER_MERGE_SECONDS = 600
+# After the period, warnings go on (handled on time) until the period's last events are past, plus
+# a margin far above the replay's allowed lateness: see `_Generator._run_out`.
+RUN_OUT_SECONDS = cal.MAX_LIFECYCLE_SECONDS + 6 * 3600
+RUN_OUT_CASES_PER_HOUR = 4
 # A person warned again on a later day: only after the last warning's merge window (24 h by default)
 # and an hour after their previous case's last event, so the new warning opens a task whatever the
 # pipeline's timing.
@@ -203,6 +207,7 @@ class _Generator:
         for day in range(self.config.days):
             for created_ms in self._case_times(day):
                 self._case(created_ms)
+        self._run_out()
         for lines in self.sim.files().values():
             lines.sort(key=lambda line: line.at_ms)
         self._malformed(self.sim.alerts, cal.MALFORMED_ALERT_KINDS, self._bad_alert)
@@ -364,6 +369,41 @@ class _Generator:
         self.sim.alerts.append(line)
         if rng.random() < cal.REDELIVERY_RATE:
             self.sim.alerts.append(Line(warning.at_ms, dict(record)))
+
+    def _run_out(self) -> None:
+        """Warnings after the period, each handled on time, until every period task's last event is past.
+
+        A stream does not stop at midnight, and replay needs it not to: each partition's stream time
+        is its latest input's time less the allowed lateness, so the period's last events are only
+        applied once later records arrive on every partition. These cases are outside the period
+        (expected.json counts the tasks created in it) and never breach: each is signed for,
+        dispatched, verified and fed back within minutes.
+        """
+        rng = self.rng
+        start = self.config.end_ms
+        end = start + RUN_OUT_SECONDS * SECOND_MS
+        at = start
+        while True:
+            at += round(rng.expovariate(RUN_OUT_CASES_PER_HOUR / 3600) * SECOND_MS)
+            if at >= end:
+                return
+            station = rng.choices(self.stations, weights=[s.volume for s in self.stations])[0]
+            on = datetime.fromtimestamp(at / 1000, tz=CHINA).date()
+            who = person(rng, on)
+            warning = self._warning("JZZ", at, who)
+            warning.identifiers = {"id_number": who.id_number, "phone": who.phone}
+            warning.level = "LOW"
+            self._alert_lines(warning, "OTHER", station, 0.0, {"village": station.villages[0]}, who)
+            steps: list[tuple[str, int, dict[str, Any]]] = [
+                ("RECEIVED", 30, {}),
+                ("DISPATCHED", 120, self._assignee(station, "LOW")),
+                ("VERIFIED", 600, self._verification("LOW", False)),
+                ("FEEDBACK", 1800, self._feedback("NO_RISK", 0.0)),
+            ]
+            for kind, delay_seconds, detail in steps:
+                event_at = at + (delay_seconds + rng.randint(0, 60)) * SECOND_MS
+                record = {"alert_ref": warning.ref, "type": kind, "occurred_at": iso(event_at), **detail}
+                self.sim.events.append(Line(event_at, record))
 
     # --- Lifecycle --------------------------------------------------------------------------------
 

@@ -36,6 +36,7 @@ def write_simulation(simulation: Simulation, directory: Path, settings: Settings
         dedup_config(settings),
         sla_config(settings),
         now_ms=time.time_ns() // 1_000_000,
+        period_end_ms=simulation.config.end_ms,
     )
     config = simulation.config
     expected = {

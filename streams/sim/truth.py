@@ -13,7 +13,8 @@ the ingest validators (`streams.ingest.validate`), the dedup and lifecycle rules
 - feedback closes and re-feedback reopens tasks through the same lifecycle facts.
 
 The person keys are HMACs under a fixed key of the simulator's: task ids differ from the pipeline's,
-counts do not.
+counts do not. Only the simulated period is counted: the warnings after it (the run-out, see
+`streams.sim.generate`) are there to move stream time past the period's last events.
 """
 
 from __future__ import annotations
@@ -102,8 +103,11 @@ class GroundTruth:
 class _Pipeline:
     """The pipeline's stages folded into one process, in stream order."""
 
-    def __init__(self, policy: Policy, dedup: DedupConfig, stage: StageConfig, now_ms: int) -> None:
+    def __init__(
+        self, policy: Policy, dedup: DedupConfig, stage: StageConfig, now_ms: int, period_end_ms: int
+    ) -> None:
         self.policy, self.dedup, self.stage, self.now_ms = policy, dedup, stage, now_ms
+        self.period_end_ms = period_end_ms
         self.context = IngestContext(TRUTH_HMAC_KEY, Limits())
         self.clock = EventClock(0)
         self.persons: dict[str, PersonState] = {}
@@ -151,7 +155,8 @@ class _Pipeline:
             return
         alert = result.record
         decision = on_alert(self._person(state_key(alert)), alert, Position(0, self.sequence), self.dedup)
-        self.truth.outcomes[decision.outcome.value] += 1
+        if int(str(alert["issued_at"])) < self.period_end_ms:
+            self.truth.outcomes[decision.outcome.value] += 1
         self.alert_tasks.setdefault(str(alert["alert_key"]), decision.task_id)
         if decision.emit is not None:
             self._task_version(decision.emit)
@@ -180,7 +185,8 @@ class _Pipeline:
                 self._task_version(version)
 
     def _task_version(self, task: dict[str, Any]) -> None:
-        self.truth.tasks[str(task["task_id"])] = task
+        if int(task["created_at"]) < self.period_end_ms:
+            self.truth.tasks[str(task["task_id"])] = task
         state = self.task_states.setdefault(str(task["task_id"]), TaskState())
         out = on_task(state, task, self.policy, int(task["updated_at"]), self.clock, self.stage)
         self._collect(out.sla_events)
@@ -194,21 +200,32 @@ class _Pipeline:
 
     def _collect(self, sla_events: Iterable[dict[str, Any]]) -> None:
         for sla_event in sla_events:
-            self.truth.sla_events.setdefault(str(sla_event["event_id"]), sla_event)
+            if str(sla_event["task_id"]) in self.truth.tasks:
+                self.truth.sla_events.setdefault(str(sla_event["event_id"]), sla_event)
 
     def finish(self) -> GroundTruth:
         self.truth.open_clocks = sum(
             1
-            for state in self.task_states.values()
-            if state.sla is not None and sla_logic.next_check_at(state.sla) is not None
+            for task_id, state in self.task_states.items()
+            if task_id in self.truth.tasks
+            and state.sla is not None
+            and sla_logic.next_check_at(state.sla) is not None
         )
         return self.truth
 
 
 def ground_truth(
-    lines: Iterable[StreamLine], policy: Policy, dedup: DedupConfig, stage: StageConfig, now_ms: int
+    lines: Iterable[StreamLine],
+    policy: Policy,
+    dedup: DedupConfig,
+    stage: StageConfig,
+    now_ms: int,
+    period_end_ms: int,
 ) -> GroundTruth:
     """Run the lines, in stream order, through the pipeline's logic.
+
+    Tasks, warnings and SLA events count when they belong to the period: a task created before
+    `period_end_ms`, a warning issued before it. Dead letters and victim records count whenever.
 
     Args:
         lines: the simulation's lines in stream order (`streams.sim.order.stream_lines`).
@@ -216,8 +233,9 @@ def ground_truth(
         dedup: the dedup windows the workers use.
         stage: the SLA stage's windows.
         now_ms: the ingest clock, for the validators' time window (the run's wall clock).
+        period_end_ms: the end of the simulated period (exclusive).
     """
-    pipeline = _Pipeline(policy, dedup, stage, now_ms)
+    pipeline = _Pipeline(policy, dedup, stage, now_ms, period_end_ms)
     for line in lines:
         pipeline.apply(line)
     return pipeline.finish()
