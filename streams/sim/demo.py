@@ -47,7 +47,10 @@ STEPS = ("reception", "dispatch", "verification", "feedback")
 SETTLE_TIMEOUT_SECONDS = 240
 # After the feed, inputs go idle (RISKALERT_SLA_IDLE_INPUT_SECONDS, 5 s) before stream time moves on.
 QUIET_SECONDS = 10
+# The replay's allowed lateness: at least half an hour, and at least this much wall time at the
+# stream's speed (the resolver's and dedup's lag is wall time).
 REPLAY_LATENESS_SECONDS = 1800
+REPLAY_LATENESS_WALL_SECONDS = 2.0
 # What the demo measures, over the tasks created (warnings issued) before {end} (epoch ms).
 MEASURE_SQL = {
     "tasks": "SELECT uniqExact(task_id) FROM tasks WHERE toUnixTimestamp64Milli(created_at) < {end:Int64}",
@@ -261,7 +264,8 @@ def _start_workers(
         # Stream time waits this long (simulated) for inputs that travel a longer path: events held
         # by the resolver until their warning's verdict, merges against events. At the demo's speed
         # it is about a second of wall time; the simulation's run-out moves stream time past it.
-        mode = {"RISKALERT_SLA_ALLOWED_LATENESS_SECONDS": str(REPLAY_LATENESS_SECONDS)}
+        lateness = max(REPLAY_LATENESS_SECONDS, round(options.speed * REPLAY_LATENESS_WALL_SECONDS))
+        mode = {"RISKALERT_SLA_ALLOWED_LATENESS_SECONDS": str(lateness)}
     stream = WorkerProcess(
         "stream worker",
         ["--clock", "live" if options.live else "event"],
