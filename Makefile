@@ -12,7 +12,7 @@ DEBS := prometheus prometheus-alertmanager kcat
 # Each Debian package's command, to tell whether it is installed.
 DEB_COMMANDS := prometheus prometheus-alertmanager promtool amtool kcat
 
-.PHONY: help setup venv debs kafka-jars test test-unit lint demo demo-live stack-up stack-down stack-status topics clean
+.PHONY: help setup venv debs kafka-jars dashboard-linter dashboards test test-unit lint demo demo-live stack-up stack-down stack-status topics clean
 
 help:
 	@echo "make demo        install everything, stream a simulated day through the pipeline, check it against its ground truth"
@@ -20,9 +20,10 @@ help:
 	@echo "make test        install everything, start the stack, run every test, stop the stack"
 	@echo "make setup       venv (.venv), Debian packages, Kafka jars (.local/kafka/libs)"
 	@echo "make lint        ruff (lint + format check) and mypy"
+	@echo "make dashboards  regenerate dashboards/grafana/*.json from streams/dashboards"
 	@echo "make stack-up    start Kafka, Prometheus and Alertmanager on 127.0.0.1; make stack-down stops them"
 
-setup: venv debs kafka-jars
+setup: venv debs kafka-jars dashboard-linter
 
 venv: $(VENV)/.installed
 
@@ -47,6 +48,18 @@ $(KAFKA_LIBS)/.fetched: deploy/kafka/pom.xml
 	mvn -q -B -f deploy/kafka/pom.xml dependency:copy-dependencies \
 		-DincludeScope=runtime -DoutputDirectory=$(abspath $(KAFKA_LIBS))
 	touch $@
+
+# grafana/dashboard-linter, built from the Go module proxy at the version deploy/tools/go.mod pins (its
+# hash in go.sum) into .local/bin. The proxy serves no version list for it, so `go install ...@version`
+# cannot resolve it; the tool module can. Rebuilt only when the pin changes.
+dashboard-linter: $(LOCAL)/bin/dashboard-linter
+
+$(LOCAL)/bin/dashboard-linter: deploy/tools/go.mod deploy/tools/go.sum
+	cd deploy/tools && GOBIN=$(abspath $(LOCAL)/bin) GOFLAGS=-mod=readonly go install tool
+	touch $@
+
+dashboards: venv
+	$(BIN)/python -m streams.dashboards
 
 # Stop the stack whatever pytest's outcome, and keep pytest's exit status.
 test: setup

@@ -118,7 +118,13 @@ SINK_LAST_SUCCESS = Gauge(
 )
 SINK_PAUSED = Gauge(
     "riskalert_sink_paused",
-    "1 while the sink has paused consumption because ClickHouse is failing; 0 otherwise.",
+    "1 while the sink has paused consumption (ClickHouse is failing, or inserts are behind by more than "
+    "4 full batches); 0 otherwise.",
+)
+SINK_ROUNDS_GIVEN_UP = Counter(
+    "riskalert_sink_rounds_given_up_total",
+    "Rounds of batches the sink gave up while ClickHouse failed, because it was stopping or its "
+    "partitions were revoked; their records are read again (by it or the partitions' next owner).",
 )
 END_TO_END_SECONDS = Histogram(
     "riskalert_end_to_end_seconds",

@@ -283,7 +283,11 @@ class Settings(BaseSettings):
         True, description="apply pending ClickHouse migrations when the sink worker starts"
     )
     sink_fault_file: Path | None = Field(
-        None, description="testing only: while this file exists every sink insert fails as if ClickHouse did"
+        None,
+        description=(
+            "testing only: while this file exists sink writes fail as if ClickHouse did; empty: every"
+            " write, else only writes to the tables it names (one per line)"
+        ),
     )
 
     # --- Local stack (started by `riskalert stack up`) -------------------------------------------

@@ -17,17 +17,27 @@ Exactly-once effect, per partition:
    delivered before that.
 After a crash the records past the committed offset are read again, cut at the journaled ranges and
 inserted under the same tokens, which ClickHouse drops as repeats.
+
+Two threads share the work. The consumer thread polls, decodes and batches, and commits; the inserter
+thread journals and inserts one round of batches at a time, while the consumer thread decodes the
+next (chDB releases the GIL while it works). The inserter never touches the consumer. At most one
+round is in flight; when the records queued behind it pass `BACKLOG_BATCHES` full batches, or while
+ClickHouse fails, consumption is paused (and polling goes on, to stay in the group). A partition is
+revoked only after the round in flight has landed and been committed, or been given up (ClickHouse
+failing): its next owner reads the journal only after that.
 """
 
 from __future__ import annotations
 
 import logging
+import queue
 import signal
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from confluent_kafka import Consumer, KafkaError, Message, TopicPartition
@@ -36,6 +46,7 @@ from streams import metrics
 from streams.agents.common import Where, dead_letter_record, describe, reason_code
 from streams.codec import AvroCodec, default_codec
 from streams.db import rows
+from streams.db.client import connect
 from streams.db.errors import ClickHouseError
 from streams.db.insert import insert_rows
 from streams.db.journal import JOURNAL, planned_spans, record_spans
@@ -69,6 +80,8 @@ TABLES = {
     },
 }
 RETRY_FIRST_SECONDS = 0.5
+# Consumption pauses while the records queued behind the round in flight pass this many full batches.
+BACKLOG_BATCHES = 4
 # The longest one poll waits for records; due batches are looked for at least this often.
 POLL_SECONDS = 0.1
 LAG_INTERVAL_SECONDS = 5.0
@@ -79,12 +92,27 @@ class Stopping(Exception):  # noqa: N818  (a signal, not an error)
     """SIGTERM arrived while ClickHouse was failing: leave the retry loop, commit nothing more."""
 
 
-@dataclass(frozen=True)
-class Pending:
-    """One record read: its row (None: it was dead-lettered) and its issued_at for end-to-end latency."""
+class Abandoned(Exception):  # noqa: N818  (a signal, not an error)
+    """The round was given up (stopping or revoked while ClickHouse failed); its records are read again."""
 
-    row: rows.Row | None
-    issued_at_ms: int | None = None
+
+# One record read: its row (None: it was dead-lettered) and its issued_at (ms) for end-to-end latency.
+Pending = tuple[rows.Row | None, int | None]
+DEAD: Pending = (None, None)
+
+
+@dataclass
+class Round:
+    """Batches handed to the inserter together; committed (by the consumer thread) once they landed."""
+
+    batches: list[Batch[Pending]]
+    done: threading.Event = field(default_factory=threading.Event)
+    abandon: threading.Event = field(default_factory=threading.Event)
+    landed: bool = False
+
+    @property
+    def partitions(self) -> set[tuple[str, int]]:
+        return {(batch.topic, batch.partition) for batch in self.batches}
 
 
 def consumer_config(settings: Settings, group: str) -> dict[str, Any]:
@@ -112,9 +140,11 @@ class Sink:
         dead_letters: CheckedProducer,
         codec: AvroCodec | None = None,
         clock: Callable[[], float] = time.monotonic,
+        reader: Client | None = None,
     ) -> None:
         self.settings = settings
-        self.client = client
+        self.client = client  # the inserter thread's
+        self.reader = reader or client  # the consumer thread's (a server session serves one query at a time)
         self.consumer = consumer
         self.dead_letters = dead_letters
         self.codec = codec or default_codec()
@@ -124,6 +154,11 @@ class Sink:
         self.assigned: set[tuple[str, int]] = set()
         self.paused = False
         self.stopping = threading.Event()
+        self.failing = threading.Event()  # set by the inserter while ClickHouse fails
+        self.in_flight: Round | None = None
+        self._rounds: queue.Queue[Round | None] = queue.Queue(maxsize=1)
+        self._inserter = threading.Thread(target=self._insert_rounds, name="sink-inserter", daemon=True)
+        self.backlog_rows = BACKLOG_BATCHES * settings.sink_batch_rows
         started = time.time()
         for table, _ in TABLES.values():
             metrics.SINK_FAILURES.labels(table)  # exported at 0, so increase() sees the first failure
@@ -131,30 +166,38 @@ class Sink:
         metrics.SINK_FAILURES.labels(JOURNAL)
         metrics.SINK_PAUSED.set(0)
 
-    # --- the loop ---------------------------------------------------------------------------------
+    # --- the consumer thread ------------------------------------------------------------------------
 
     def run(self) -> None:
-        """Consume, batch, insert and commit until `stopping` is set; then commit nothing more and close."""
+        """Consume, batch, insert and commit until `stopping` is set; then finish or give up the round in
+        flight (given up only while ClickHouse fails) and close."""
         self.consumer.subscribe(
             [self.settings.topic(name) for name in INPUTS],
             on_assign=self._on_assign,
             on_revoke=self._on_revoke,
         )
+        self._inserter.start()
         next_lag = 0.0
         try:
             while not self.stopping.is_set():
-                self.take(self.consumer.consume(self.settings.sink_batch_rows, timeout=POLL_SECONDS))
-                self.insert_due()
+                self._settle()
+                self._flow_control()
+                self.take(self.consumer.consume(self.settings.sink_batch_rows, timeout=self._poll_timeout()))
+                self.hand_over()
                 if self.clock() >= next_lag:
                     self._export_lag()
                     next_lag = self.clock() + LAG_INTERVAL_SECONDS
+            self._settle(wait=True)
         except Stopping:
             log.warning("sink: stopped while ClickHouse was failing; uncommitted records are read again")
         finally:
+            self._close_inserter()
             self.consumer.close()
 
     def take(self, messages: Iterable[Message]) -> None:
         """Queue read records per partition; a record that cannot become a row is dead-lettered."""
+        now = self.clock()
+        batchers = self.batchers
         for message in messages:
             error = message.error()
             if error is not None:
@@ -165,66 +208,136 @@ class Sink:
             assert topic is not None  # set on every record (not on errors)
             assert partition is not None
             assert offset is not None
-            batcher = self._batcher(topic, partition, offset)
-            batcher.add(offset, self._pending(Where(topic, partition, offset), message.value()), self.clock())
+            batcher = batchers.get((topic, partition))
+            if batcher is None or not batcher.follows(offset):
+                batcher = self._batcher(topic, partition, offset)
+            batcher.add(offset, self._pending(topic, partition, offset, message.value()), now)
 
-    def insert_due(self) -> None:
-        """Journal, insert and commit every batch that is due."""
+    def hand_over(self) -> None:
+        """Hand every due batch to the inserter, unless a round is still in flight."""
+        if self.in_flight is not None:
+            return
         now = self.clock()
         batches = [batch for batcher in self.batchers.values() for batch in batcher.cut(now)]
-        if not batches:
+        if batches:
+            self.in_flight = Round(batches)
+            self._rounds.put(self.in_flight)
+
+    def insert_due(self) -> None:
+        """Insert and commit every due batch now, waiting for it (tests and shutdown)."""
+        self._settle(wait=True)
+        self.hand_over()
+        self._settle(wait=True)
+
+    def _settle(self, wait: bool = False) -> None:
+        """Commit the round in flight once it has landed; with `wait`, wait for it (giving it up if
+        ClickHouse fails and the sink is stopping)."""
+        flight = self.in_flight
+        if flight is None:
             return
-        self._retrying(JOURNAL, partial(record_spans, self.client, batches))
-        for batch in batches:
-            self._insert(batch)
+        if wait:
+            while not flight.done.wait(POLL_SECONDS):
+                if self.stopping.is_set() and self.failing.is_set():
+                    flight.abandon.set()
+        if not flight.done.is_set():
+            return
+        self.in_flight = None
+        if not flight.landed:
+            raise Stopping  # given up: nothing of it is committed
         self.dead_letters.flush()  # a dead letter is delivered before its record counts as done
-        self._commit(batches)
+        self._commit(flight.batches)
+
+    def _flow_control(self) -> None:
+        """Pause while ClickHouse fails or too much waits behind the round in flight; resume after."""
+        queued = sum(batcher.pending for batcher in self.batchers.values())
+        if self.failing.is_set() or (self.in_flight is not None and queued >= self.backlog_rows):
+            self._pause()
+        else:
+            self._resume()
+
+    def _poll_timeout(self) -> float:
+        # Paused behind a healthy round: wait for it rather than for records that cannot come.
+        flight = self.in_flight
+        if self.paused and flight is not None and not self.failing.is_set():
+            flight.done.wait(POLL_SECONDS)
+            return 0.0
+        return POLL_SECONDS
 
     # --- partitions ---------------------------------------------------------------------------------
 
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         self.assigned |= {(tp.topic, tp.partition) for tp in partitions}
+        # librdkafka keeps a partition's pause across a revocation: set the state explicitly either way.
         if self.paused:
             consumer.pause(partitions)
+        else:
+            consumer.resume(partitions)
 
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        # The round in flight lands and is committed first (or, while ClickHouse fails, is given up), so
+        # the partitions' next owner finds every range this sink journaled before it reads the journal.
         # Queued records of revoked partitions are not committed: their next owner reads them again and
         # cuts them at the journaled offsets.
-        for tp in partitions:
-            self.assigned.discard((tp.topic, tp.partition))
-            self.batchers.pop((tp.topic, tp.partition), None)
+        revoked = {(tp.topic, tp.partition) for tp in partitions}
+        flight = self.in_flight
+        if flight is not None and flight.partitions & revoked:
+            while not flight.done.wait(POLL_SECONDS):
+                if self.failing.is_set():
+                    flight.abandon.set()
+            self.in_flight = None
+            if flight.landed:
+                self.dead_letters.flush()
+                self._commit(flight.batches)
+            else:
+                log.warning(
+                    "sink: partitions revoked while ClickHouse failed; the round in flight is read again"
+                )
+                self._rewind(consumer, flight, revoked)
+        for key in revoked:
+            self.assigned.discard(key)
+            self.batchers.pop(key, None)
+
+    def _rewind(self, consumer: Consumer, flight: Round, revoked: set[tuple[str, int]]) -> None:
+        """Read a given-up round again from its first offsets (revoked partitions: by their next owner)."""
+        firsts: dict[tuple[str, int], int] = {}
+        for batch in flight.batches:
+            key = (batch.topic, batch.partition)
+            firsts[key] = min(firsts.get(key, batch.items[0][0]), batch.items[0][0])
+        for (topic, partition), first in firsts.items():
+            self.batchers.pop((topic, partition), None)
+            if (topic, partition) not in revoked:
+                consumer.seek(TopicPartition(topic, partition, first))
 
     def _batcher(self, topic: str, partition: int, offset: int) -> PartitionBatcher[Pending]:
-        batcher = self.batchers.get((topic, partition))
-        if batcher is not None and batcher.follows(offset):
-            return batcher
         # First record of the partition here, or it was rewound (a rebalance): honour the journal.
-        spans = self._retrying(JOURNAL, partial(planned_spans, self.client, topic, partition, offset))
+        spans = self._retrying_here(partial(planned_spans, self.reader, topic, partition, offset))
         if spans:
             log.info("sink: %s[%d] resumes at %d; %d batches journaled", topic, partition, offset, len(spans))
         max_rows, max_wait = self.settings.sink_batch_rows, self.settings.sink_batch_seconds
-        batcher = PartitionBatcher(topic, partition, max_rows, max_wait, spans)
+        batcher: PartitionBatcher[Pending] = PartitionBatcher(topic, partition, max_rows, max_wait, spans)
         self.batchers[(topic, partition)] = batcher
         return batcher
 
     # --- records to rows ----------------------------------------------------------------------------
 
-    def _pending(self, where: Where, value: bytes | None) -> Pending:
+    def _pending(self, topic: str, partition: int, offset: int, value: bytes | None) -> Pending:
         try:
             record_type, record = self.codec.decode(
-                value or b"", topic=where.topic, partition=where.partition, offset=where.offset
+                value or b"", topic=topic, partition=partition, offset=offset
             )
-            return Pending(self._row(where, record_type, record), record.get("issued_at"))
+            return self._row(topic, partition, offset, record_type, record), record.get("issued_at")
         except (CodecError, KeyError, ValueError, TypeError) as exc:  # the record itself is bad
-            self._dead_letter(where, value, reason_code(exc), describe(exc))
-            return Pending(None)
+            self._dead_letter(Where(topic, partition, offset), value, reason_code(exc), describe(exc))
+            return DEAD
 
-    def _row(self, where: Where, record_type: str, record: dict[str, Any]) -> rows.Row:
-        expected = RECORD_TYPES[self.logical[where.topic]]
+    def _row(
+        self, topic: str, partition: int, offset: int, record_type: str, record: dict[str, Any]
+    ) -> rows.Row:
+        expected = RECORD_TYPES[self.logical[topic]]
         if record_type != expected:
-            raise ValueError(f"{record_type} does not belong on {where.topic} (expected {expected})")
+            raise ValueError(f"{record_type} does not belong on {topic} (expected {expected})")
         if record_type == "RawAlert":
-            return rows.alert_row(record, rows.KafkaPosition(where.topic, where.partition, where.offset))
+            return rows.alert_row(record, rows.KafkaPosition(topic, partition, offset))
         return rows.BY_RECORD_TYPE[record_type].row(record)
 
     def _dead_letter(self, where: Where, value: bytes | None, reason: str, error: str) -> None:
@@ -234,44 +347,94 @@ class Sink:
         metrics.DEAD_LETTERS.labels(STAGE, reason).inc()
         log.error("%s: dead-lettered %s (%s): %s", STAGE, where, reason, error)
 
-    # --- ClickHouse ---------------------------------------------------------------------------------
+    # --- the inserter thread ------------------------------------------------------------------------
 
-    def _insert(self, batch: Batch[Pending]) -> None:
+    def _insert_rounds(self) -> None:
+        while (flight := self._rounds.get()) is not None:
+            try:
+                self._retrying(JOURNAL, flight, partial(record_spans, self.client, flight.batches))
+                for batch in flight.batches:
+                    self._insert(flight, batch)
+                flight.landed = True
+            except Abandoned:
+                self.failing.clear()  # the next round tries ClickHouse afresh (it pauses while failing)
+                metrics.SINK_ROUNDS_GIVEN_UP.inc()
+                log.warning("sink: a round of %d batches was given up; it is read again", len(flight.batches))
+            except Exception:  # a bug, not ClickHouse: the consumer thread must not wait for ever
+                log.exception("sink: the inserter failed; stopping")
+                self.stopping.set()
+            finally:
+                flight.done.set()
+
+    def _insert(self, flight: Round, batch: Batch[Pending]) -> None:
         table, columns = TABLES[self.logical[batch.topic]]
-        batch_rows = [pending.row for _, pending in batch.items if pending.row is not None]
+        batch_rows = [row for _, (row, _) in batch.items if row is not None]
         started = time.perf_counter()
-        self._retrying(table, partial(insert_rows, self.client, table, columns, batch_rows, batch.token))
+        self._retrying(
+            table, flight, partial(insert_rows, self.client, table, columns, batch_rows, batch.token)
+        )
         landed = time.time()
         metrics.SINK_INSERT_SECONDS.labels(table).observe(time.perf_counter() - started)
         metrics.SINK_ROWS.labels(table).inc(len(batch_rows))
         metrics.SINK_BATCHES.labels(table, "journaled" if batch.journaled else "fresh").inc()
         metrics.SINK_LAST_SUCCESS.labels(table).set(landed)
         if table == rows.ALERTS:
-            for _, pending in batch.items:
-                if pending.issued_at_ms is not None:
-                    metrics.END_TO_END_SECONDS.observe(max(0.0, landed - pending.issued_at_ms / 1000))
+            for _, (_, issued_at_ms) in batch.items:
+                if issued_at_ms is not None:
+                    metrics.END_TO_END_SECONDS.observe(max(0.0, landed - issued_at_ms / 1000))
 
-    def _retrying(self, table: str, call: Callable[[], Result]) -> Result:
+    def _retrying(self, table: str, flight: Round, call: Callable[[], Result]) -> Result:
+        """Run `call` until it succeeds, backing off while it fails (the consumer thread pauses then).
+
+        Raises:
+            Abandoned: the round was given up, or the sink is stopping, while ClickHouse failed.
+        """
+        delay = RETRY_FIRST_SECONDS
+        while True:
+            try:
+                result = self._checked(table, call)
+            except ClickHouseError as exc:
+                metrics.SINK_FAILURES.labels(table).inc()
+                self.failing.set()
+                if self.stopping.is_set() or flight.abandon.is_set():
+                    raise Abandoned from exc
+                log.warning("sink: %s; retrying in %.1fs", exc, delay)
+                if flight.abandon.wait(delay):
+                    raise Abandoned from exc
+                delay = min(delay * 2, self.settings.sink_retry_max_seconds)
+                continue
+            if self.failing.is_set():
+                self.failing.clear()
+                log.info("sink: ClickHouse answers again")
+            return result
+
+    def _close_inserter(self) -> None:
+        if self.in_flight is not None:
+            self.in_flight.abandon.set()
+        if self._inserter.is_alive():
+            self._rounds.put(None)
+            self._inserter.join()
+
+    # --- ClickHouse from the consumer thread (the journal, when a partition starts) -------------------
+
+    def _retrying_here(self, call: Callable[[], Result]) -> Result:
         """Run `call` until it succeeds; while it fails, consumption is paused and the group kept alive."""
         delay = RETRY_FIRST_SECONDS
         while True:
             try:
-                result = self._checked(call)
+                return self._checked(JOURNAL, call)
             except ClickHouseError as exc:
                 if self.stopping.is_set():
                     raise Stopping from exc
-                metrics.SINK_FAILURES.labels(table).inc()
+                metrics.SINK_FAILURES.labels(JOURNAL).inc()
                 self._pause()
                 log.warning("sink: %s; retrying in %.1fs", exc, delay)
                 self._wait(delay)
                 delay = min(delay * 2, self.settings.sink_retry_max_seconds)
-                continue
-            self._resume()
-            return result
 
-    def _checked(self, call: Callable[[], Result]) -> Result:
+    def _checked(self, table: str, call: Callable[[], Result]) -> Result:
         fault_file = self.settings.sink_fault_file
-        if fault_file is not None and fault_file.exists():
+        if fault_file is not None and _faulty(fault_file, table):
             raise ClickHouseError(f"ClickHouse unavailable: fault switch {fault_file} is set (testing)")
         return call()
 
@@ -292,7 +455,6 @@ class Sink:
             self.consumer.resume(self._assignment())
             self.paused = False
             metrics.SINK_PAUSED.set(0)
-            log.info("sink: ClickHouse answers again; consumption resumed")
 
     # --- Kafka offsets ------------------------------------------------------------------------------
 
@@ -326,9 +488,20 @@ class Sink:
             metrics.CONSUMER_LAG.labels(STAGE, tp.topic, str(tp.partition)).set(lag)
 
 
+def _faulty(fault_file: Path, table: str) -> bool:
+    """Whether the test-only fault switch fails writes to `table` now (see `sink_fault_file`)."""
+    try:
+        named = fault_file.read_text().split()
+    except FileNotFoundError:
+        return False
+    return not named or table in named
+
+
 def run(settings: Settings, client: Client, group: str) -> None:
     """Run the sink until SIGTERM or SIGINT; the current round finishes (inserted and committed) first."""
-    sink = Sink(settings, client, Consumer(consumer_config(settings, group)), CheckedProducer(settings))
+    reader = connect(settings)
+    consumer = Consumer(consumer_config(settings, group))
+    sink = Sink(settings, client, consumer, CheckedProducer(settings), reader=reader)
 
     def stop(signum: int, _: Any) -> None:
         log.info("sink: %s received, stopping after the current round", signal.Signals(signum).name)
@@ -337,5 +510,8 @@ def run(settings: Settings, client: Client, group: str) -> None:
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     log.info("sink: Worker ready, group %s, writing to %s", group, settings.clickhouse.redacted())
-    sink.run()
+    try:
+        sink.run()
+    finally:
+        reader.close()
     log.info("sink: stopped")

@@ -6,7 +6,10 @@ Every query takes the same ClickHouse query parameters (`period_parameters`):
 - `{station:String}`: one station's code, or '' for every station;
 - `{level:String}`: one level (CRITICAL, HIGH, MEDIUM, LOW), or '' for every level;
 - the ranking also takes the card thresholds (`CardThresholds.parameters`).
-For Grafana, bind them to `toDate($__fromTime)`, `toDate($__toTime)` and dashboard variables.
+The texts are built by functions of a `CellFilters` (the period and the filters as SQL): the module's
+constants use `PARAMETERS` (the query parameters above); the Grafana panels
+(`streams.dashboards.sql`) build the same queries with the ClickHouse plugin's macros and dashboard
+variables in their place, so a panel and `riskalert kpi` compute a rate with one text.
 
 What is counted, and how, is in migrations 004 and 005: per-task facts are kept on insert, by day
 (`kpi_task_attrs_by_day`, `kpi_task_facts_by_day`), and refreshable views join them per task and
@@ -48,19 +51,39 @@ def _compose(template: str, **parts: str) -> str:
     return template
 
 
-_FILTERS = _compose(
-    """
-day BETWEEN {first_day:Date} AND {last_day:Date}
-    AND ({station:String} = '' OR station_code = {station:String})
-    AND ({level:String} = '' OR level_rank = indexOf([<<LEVELS>>], {level:String}))
-""",
-    LEVELS=", ".join(f"'{level}'" for level in LEVELS_BY_RANK),
+@dataclass(frozen=True)
+class CellFilters:
+    """Which cells a KPI query reads, as SQL: the period's first and last China day (`Date`
+    expressions, both included) and boolean conditions on a cell's `station_code` and `level_rank`."""
+
+    first_day: str
+    last_day: str
+    station: str
+    level: str
+
+    def where(self) -> str:
+        """The WHERE condition of a cell: in the period and past the filters."""
+        return (
+            f"day BETWEEN {self.first_day} AND {self.last_day}\n    AND {self.station}\n    AND {self.level}"
+        )
+
+
+LEVEL_NAMES_SQL = "[" + ", ".join(f"'{level}'" for level in LEVELS_BY_RANK) + "]"
+
+# The query parameters `riskalert kpi` and its API bind (`period_parameters`).
+PARAMETERS = CellFilters(
+    first_day="{first_day:Date}",
+    last_day="{last_day:Date}",
+    station="({station:String} = '' OR station_code = {station:String})",
+    level=f"({{level:String}} = '' OR level_rank = indexOf({LEVEL_NAMES_SQL}, {{level:String}}))",
 )
 
-# The cells of the period after the filters: recent days from kpi_cells_recent, older ones from
-# kpi_cells_history; the boundary lies inside both tables' windows, so no day is read twice or missed.
-CELLS_IN_PERIOD = _compose(
-    """
+
+def cells_in_period(filters: CellFilters) -> str:
+    """The period's cells after the filters: recent days from kpi_cells_recent, older ones from
+    kpi_cells_history; the boundary lies inside both tables' windows, so no day is read twice or missed."""
+    return _compose(
+        """
 SELECT *
 FROM kpi_cells_recent
 WHERE day >= toDate(now(), 'Asia/Shanghai') - <<RECENT_DAYS>> AND <<FILTERS>>
@@ -69,9 +92,12 @@ SELECT *
 FROM kpi_cells_history
 WHERE day < toDate(now(), 'Asia/Shanghai') - <<RECENT_DAYS>> AND <<FILTERS>>
 """,
-    RECENT_DAYS=str(RECENT_DAYS),
-    FILTERS=_FILTERS,
-)
+        RECENT_DAYS=str(RECENT_DAYS),
+        FILTERS=filters.where(),
+    )
+
+
+CELLS_IN_PERIOD = cells_in_period(PARAMETERS)
 
 
 def _sum_columns(names: tuple[str, ...]) -> str:
@@ -128,9 +154,11 @@ RATE_COLUMNS = _compose(
     STEP_RATES=",\n    ".join(_step_rate(step) for step in STEPS),
 )
 
-# Every count-based KPI per station, and for all stations together (is_total = 1).
-STATION_KPIS = _compose(
-    """
+
+def station_kpis(filters: CellFilters) -> str:
+    """Every count-based KPI per station, and for all stations together (is_total = 1)."""
+    return _compose(
+        """
 SELECT
     station_code,
     grouping(station_code) AS is_total,
@@ -138,22 +166,36 @@ SELECT
 FROM (<<CELLS_IN_PERIOD>>)
 GROUP BY GROUPING SETS ((station_code), ())
 """,
-    RATE_COLUMNS=RATE_COLUMNS,
-    CELLS_IN_PERIOD=CELLS_IN_PERIOD,
-)
+        RATE_COLUMNS=RATE_COLUMNS,
+        CELLS_IN_PERIOD=cells_in_period(filters),
+    )
+
+
+@dataclass(frozen=True)
+class CardLimits:
+    """The card thresholds as SQL: query parameters for the command, numbers for a dashboard."""
+
+    yellow_overdue: str = "{yellow_overdue:Float64}"
+    red_overdue: str = "{red_overdue:Float64}"
+    yellow_compliance: str = "{yellow_compliance:Float64}"
+    red_compliance: str = "{red_compliance:Float64}"
+
 
 # 红黄牌: stations ranked on the overdue feedback rate (lower first), then the pooled step compliance
 # (higher first); equal figures share a rank; a station with nothing due ranks last. A station past a
 # yellow threshold gets a yellow card, past a red one a red card. The total row has no rank or card.
-STATION_RANKING = _compose(
-    """
+def station_ranking(filters: CellFilters, limits: CardLimits | None = None) -> str:
+    """`station_kpis` with each station's rank and card (`limits`: the thresholds' SQL)."""
+    limits = limits or CardLimits()
+    return _compose(
+        """
 SELECT
     *,
     if(is_total = 1, '', multiIf(
-        ifNull(overdue_feedback_rate > {red_overdue:Float64}, 0)
-            OR ifNull(step_compliance < {red_compliance:Float64}, 0), 'red',
-        ifNull(overdue_feedback_rate > {yellow_overdue:Float64}, 0)
-            OR ifNull(step_compliance < {yellow_compliance:Float64}, 0), 'yellow',
+        ifNull(overdue_feedback_rate > <<RED_OVERDUE>>, 0)
+            OR ifNull(step_compliance < <<RED_COMPLIANCE>>, 0), 'red',
+        ifNull(overdue_feedback_rate > <<YELLOW_OVERDUE>>, 0)
+            OR ifNull(step_compliance < <<YELLOW_COMPLIANCE>>, 0), 'yellow',
         ''
     )) AS card,
     if(is_total = 1, 0, rank() OVER (
@@ -163,8 +205,12 @@ SELECT
 FROM (<<STATION_KPIS>>)
 ORDER BY is_total, rank, station_code
 """,
-    STATION_KPIS=STATION_KPIS,
-)
+        STATION_KPIS=station_kpis(filters),
+        RED_OVERDUE=limits.red_overdue,
+        RED_COMPLIANCE=limits.red_compliance,
+        YELLOW_OVERDUE=limits.yellow_overdue,
+        YELLOW_COMPLIANCE=limits.yellow_compliance,
+    )
 
 
 def _time_columns(step: str) -> str:
@@ -179,8 +225,10 @@ def _time_columns(step: str) -> str:
 
 # p50/p90 time from a task's creation to each step (a later step's event completes the earlier ones),
 # in whole seconds, over the tasks that completed the step; per station and for all stations.
-TIME_TO_STEP = _compose(
-    """
+def time_to_step(filters: CellFilters) -> str:
+    """p50/p90 seconds from creation to each step, per station and for all stations (is_total = 1)."""
+    return _compose(
+        """
 SELECT
     station_code,
     grouping(station_code) AS is_total,
@@ -188,14 +236,17 @@ SELECT
 FROM (<<CELLS_IN_PERIOD>>)
 GROUP BY GROUPING SETS ((station_code), ())
 """,
-    TIME_COLUMNS=",\n    ".join(_time_columns(step) for step in TIMED_STEPS),
-    CELLS_IN_PERIOD=CELLS_IN_PERIOD,
-)
+        TIME_COLUMNS=",\n    ".join(_time_columns(step) for step in TIMED_STEPS),
+        CELLS_IN_PERIOD=cells_in_period(filters),
+    )
+
 
 # Every count-based KPI per day of creation and station, and per day for all stations (is_total = 1):
 # the time series behind dashboard panels.
-DAILY_KPIS = _compose(
-    """
+def daily_kpis(filters: CellFilters) -> str:
+    """Every count-based KPI per creation day and station, and per day for all stations."""
+    return _compose(
+        """
 SELECT
     day,
     station_code,
@@ -205,9 +256,15 @@ FROM (<<CELLS_IN_PERIOD>>)
 GROUP BY GROUPING SETS ((day, station_code), (day))
 ORDER BY day, is_total, station_code
 """,
-    RATE_COLUMNS=RATE_COLUMNS,
-    CELLS_IN_PERIOD=CELLS_IN_PERIOD,
-)
+        RATE_COLUMNS=RATE_COLUMNS,
+        CELLS_IN_PERIOD=cells_in_period(filters),
+    )
+
+
+STATION_KPIS = station_kpis(PARAMETERS)
+STATION_RANKING = station_ranking(PARAMETERS)
+TIME_TO_STEP = time_to_step(PARAMETERS)
+DAILY_KPIS = daily_kpis(PARAMETERS)
 
 # The queries behind one `riskalert kpi` report, by name.
 REPORT_QUERIES = {"STATION_RANKING": STATION_RANKING, "TIME_TO_STEP": TIME_TO_STEP}

@@ -510,10 +510,10 @@ def _closing(
         "[bold]make stack-down[/bold] (or .venv/bin/riskalert stack down).\n"
         f"Look again: RISKALERT_CLICKHOUSE_DSN={settings.clickhouse.redacted()} "
         f".venv/bin/riskalert kpi --from {period[0]} --to {period[1]}\n"
-        "Grafana: run a ClickHouse server, set "
-        "RISKALERT_CLICKHOUSE_DSN=http://user:password@host:8123/riskalert, "
-        "run `riskalert db migrate` and the sink worker, and add that server as a ClickHouse data source in "
-        "Grafana (docs/operations.md, 'The ClickHouse sink')."
+        "Grafana: chDB is embedded and cannot serve Grafana. Run a ClickHouse server, set "
+        "RISKALERT_CLICKHOUSE_DSN=http://user:password@host:8123/riskalert for the workers and "
+        "`riskalert db migrate`, then install the dashboards from dashboards/grafana/ "
+        "(docs/operations.md, 'Installing into an existing Grafana 11 or 12')."
     )
 
 

@@ -10,6 +10,9 @@ retries, resumes by itself and loses nothing.
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import time
 import urllib.request
 import uuid
@@ -102,6 +105,13 @@ def _wait_caught_up(settings: Settings, worker: WorkerProcess, timeout_seconds: 
     raise AssertionError(f"sink did not catch up; lag {sink_lag(settings)}:\n{worker.tail()}")
 
 
+def _ready_to_kill(metrics: dict[str, float], threshold: int) -> bool:
+    """Threshold 0: the sla_events fault has struck; else this incarnation inserted `threshold` rows."""
+    if threshold == 0:
+        return metric_sum(metrics, 'riskalert_sink_failures_total{table="sla_events"') > 0
+    return metric_sum(metrics, "riskalert_sink_rows_total") >= threshold
+
+
 def _forget_group(settings: Settings) -> None:
     admin = AdminClient(settings.kafka_client_config())
     group = f"{settings.topic_prefix}riskalert-sink"
@@ -134,27 +144,31 @@ def test_sink_rows_are_exact_across_kill9s(
     _forget_group(isolated)  # the killed run reads everything again, in the same consumer group
 
     killed_dsn = f"chdb://{tmp_path / 'killed-db'}"
-    killed = sink_worker(isolated, tmp_path, "killed", killed_dsn)
+    fault = tmp_path / "sla-events-down"
+    killed = sink_worker(isolated, tmp_path, "killed", killed_dsn, RISKALERT_SINK_FAULT_FILE=str(fault))
     reap.append(killed)
     sent_before_kills = recut_before_kills = 0.0
-    for threshold in (1000, 1000, 1000):
+    # The first kill lands for certain between a round's journal and its commit: inserts into
+    # sla_events fail (the test-only fault switch) after the round was journaled and other tables'
+    # batches landed. The other two land wherever the 1,000th row leaves the round in flight.
+    fault.write_text("sla_events\n")
+    for threshold in (0, 1000, 1000):
         killed.start()
-        # Kill once this incarnation has inserted `threshold` rows, mid-round: a round journals and
-        # inserts a batch per partition and commits at its end, so the next start must re-send some.
         deadline = time.monotonic() + 60
-        while metric_sum(sink_metrics(killed), "riskalert_sink_rows_total") < threshold:
+        while not _ready_to_kill(sink_metrics(killed), threshold):
             assert time.monotonic() < deadline, killed.tail()
             time.sleep(0.05)
         before_kill = sink_metrics(killed)
         sent_before_kills += metric_sum(before_kill, "riskalert_sink_rows_total")
         recut_before_kills += metric_sum(before_kill, 'riskalert_sink_batches_total{cut="journaled"')
         killed.kill9()
+        fault.unlink(missing_ok=True)
     killed.start()
     _wait_caught_up(isolated, killed)
     last = sink_metrics(killed)
     assert killed.stop() == 0
 
-    # Some kill landed between journal and commit: a restart re-cut batches at journaled offsets.
+    # The first kill landed between journal and commit: a restart re-cut batches at journaled offsets.
     assert recut_before_kills + metric_sum(last, 'riskalert_sink_batches_total{cut="journaled"') > 0, last
     assert sent_before_kills + metric_sum(last, "riskalert_sink_rows_total") > sum(expected.values())
 
@@ -251,3 +265,47 @@ def test_no_raw_identifier_reaches_clickhouse(
     texts = [*rows["alerts"], *rows["tasks"], stream.log(), sink.log(), metrics_text]
     for identifier in identifiers:
         assert not any(identifier in text for text in texts), "a raw identifier reached ClickHouse or a log"
+
+
+def test_sink_group_rebalances_lose_and_double_nothing(isolated: Settings, tmp_path: Path) -> None:
+    """Partitions move between sinks of one group mid-stream, once while ClickHouse fails (the round
+    in flight is given up and read again) and once while it works (the round lands and is committed
+    before the partitions move): every row lands exactly once."""
+    expected = _produce_data_set(isolated)
+    dsn = f"chdb://{tmp_path / 'group-db'}"
+    env = {
+        **os.environ,
+        "RISKALERT_TOPIC_PREFIX": isolated.topic_prefix,
+        "RISKALERT_SINK_BATCH_ROWS": "100",
+        "RISKALERT_SINK_BATCH_SECONDS": "0.1",
+        "RISKALERT_SINK_RETRY_MAX_SECONDS": "0.5",
+        "RISKALERT_WORKER_SESSION_TIMEOUT_SECONDS": "6",
+    }
+    result = subprocess.run(
+        [sys.executable, "-m", "tests.integration.sink_group", dsn, str(tmp_path / "tasks-down")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+        env=env,
+    )
+    assert result.returncode == 0, result.stderr[-4000:]
+    report = json.loads(result.stdout)
+    assert report["members"] == 3, report
+    assert report["given_up"] >= 1, result.stderr[-4000:]
+    rows = report["rows"]
+    assert {table: len(table_rows) for table, table_rows in rows.items()} == expected
+    assert rows == dump_in_child(_clean_load(isolated, tmp_path))
+
+
+def _clean_load(settings: Settings, tmp_path: Path) -> str:
+    """Load the data set with one sink worker (its own group) into a fresh database; returns its DSN."""
+    dsn = f"chdb://{tmp_path / 'clean-db'}"
+    clean = sink_worker(settings, tmp_path, "clean", dsn)
+    _forget_group(settings)
+    clean.start()
+    try:
+        _wait_caught_up(settings, clean)
+    finally:
+        assert clean.stop() == 0
+    return dsn

@@ -144,20 +144,22 @@ def metric_sum(metrics: dict[str, float], prefix: str) -> float:
     return sum(value for name, value in metrics.items() if name.startswith(prefix))
 
 
-def sink_lag(settings: Settings) -> int:
-    """Records in the sink's inputs past its committed offsets."""
-    consumer = Consumer(
+def sink_lag(settings: Settings, consumer: Consumer | None = None) -> int:
+    """Records in the sink's inputs past its committed offsets (asked through `consumer`, if given, or
+    a consumer made and closed for the call)."""
+    asking = consumer or Consumer(
         {**settings.kafka_client_config(), "group.id": f"{settings.topic_prefix}riskalert-sink"}
     )
     try:
         lag = 0
         for logical in INPUTS:
             topic = settings.topic(logical)
-            partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
+            partitions = asking.list_topics(topic, timeout=10).topics[topic].partitions
             tps = [TopicPartition(topic, p) for p in partitions]
-            for tp in consumer.committed(tps, timeout=10):
-                _, high = consumer.get_watermark_offsets(tp, timeout=10)
+            for tp in asking.committed(tps, timeout=10):
+                _, high = asking.get_watermark_offsets(tp, timeout=10)
                 lag += high - max(tp.offset, 0)
         return lag
     finally:
-        consumer.close()
+        if consumer is None:
+            asking.close()

@@ -1,0 +1,6 @@
+"""`python -m streams.dashboards`: write dashboards/grafana/*.json."""
+
+from streams.dashboards.generate import write
+
+for path in write():
+    print(path)
