@@ -157,3 +157,13 @@ def _records(path: Path, count: int) -> list[dict[str, Any]]:
         except ValueError:
             continue  # a malformed line
     return records
+
+
+def test_the_stream_runs_on_past_every_period_task_s_last_event(big: Any) -> None:
+    config = big.config
+    last_period_event = max(
+        line.at_ms for line in big.events if not line.malformed and line.at_ms < config.end_ms + 60 * 3600_000
+    )
+    after = [line for line in big.alerts if line.at_ms >= last_period_event + 3 * 3600_000]
+    assert len(after) > 10  # hours of run-out beyond the last event a period task can have
+    assert all(line.record["level"] == "LOW" for line in after if not line.malformed)
