@@ -36,8 +36,8 @@ from rich.table import Table
 
 from streams.settings import Settings, load_settings
 from streams.sim.display import Throughput, live_view
-from streams.sim.feed import Feeder
-from streams.sim.generate import CHINA, SimConfig, default_start, simulate
+from streams.sim.feed import TAIL_SPEEDUP, Feeder
+from streams.sim.generate import CHINA, RUN_OUT_MARGIN_SECONDS, SimConfig, default_start, simulate
 from streams.sim.output import EXPECTED, write_simulation
 from streams.sim.processes import DemoError, WorkerProcess, environment, metric
 from streams.sim.truth import SLA_KINDS
@@ -47,10 +47,12 @@ STEPS = ("reception", "dispatch", "verification", "feedback")
 SETTLE_TIMEOUT_SECONDS = 240
 # After the feed, inputs go idle (RISKALERT_SLA_IDLE_INPUT_SECONDS, 5 s) before stream time moves on.
 QUIET_SECONDS = 10
-# The replay's allowed lateness: at least half an hour, and at least this much wall time at the
-# stream's speed (the resolver's and dedup's lag is wall time).
+# The replay's allowed lateness: this much wall time at the stream's fastest speed (the pipeline's
+# lag is wall time), at least half an hour, at most what the simulation's run-out leaves past the
+# period's last events.
 REPLAY_LATENESS_SECONDS = 1800
-REPLAY_LATENESS_WALL_SECONDS = 2.0
+REPLAY_LATENESS_WALL_SECONDS = 1.0
+MAX_LATENESS = RUN_OUT_MARGIN_SECONDS // 2
 # What the demo measures, over the tasks created (warnings issued) before {end} (epoch ms).
 MEASURE_SQL = {
     "tasks": "SELECT uniqExact(task_id) FROM tasks WHERE toUnixTimestamp64Milli(created_at) < {end:Int64}",
@@ -264,7 +266,10 @@ def _start_workers(
         # Stream time waits this long (simulated) for inputs that travel a longer path: events held
         # by the resolver until their warning's verdict, merges against events. At the demo's speed
         # it is about a second of wall time; the simulation's run-out moves stream time past it.
-        lateness = max(REPLAY_LATENESS_SECONDS, round(options.speed * REPLAY_LATENESS_WALL_SECONDS))
+        tail_speed = options.speed * TAIL_SPEEDUP
+        lateness = min(
+            max(REPLAY_LATENESS_SECONDS, round(tail_speed * REPLAY_LATENESS_WALL_SECONDS)), MAX_LATENESS
+        )
         mode = {"RISKALERT_SLA_ALLOWED_LATENESS_SECONDS": str(lateness)}
     stream = WorkerProcess(
         "stream worker",

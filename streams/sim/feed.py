@@ -4,8 +4,9 @@ Every line goes through the same validation, pseudonymisation and dead-lettering
 `riskalert ingest` (a `Gateway` per record kind, dead letters naming the file and line), one line at
 a time in `streams.sim.order`'s order. Victim records dated before the simulated period (the
 history) go first, as a batch; the period then plays at `speed` simulated seconds per wall second,
-and the tail after it (late feedback, the run-out) thirty times faster. No pause is longer than
-`MAX_PAUSE_SECONDS`, so no input topic of the workers falls idle in the middle of the stream.
+and the tail after it (late feedback, the run-out) ten times faster; warnings go a second ahead (see
+`Feeder.schedule`). No pause is longer than `MAX_PAUSE_SECONDS`, so no input topic of the workers
+falls idle in the middle of the stream.
 """
 
 from __future__ import annotations
@@ -24,7 +25,8 @@ from streams.settings import Settings
 from streams.sim.order import TIME_FIELD, StreamLine, stream_lines
 
 MAX_PAUSE_SECONDS = 0.25
-TAIL_SPEEDUP = 30.0
+TAIL_SPEEDUP = 10.0
+WARNING_LEAD_SECONDS = 1.0
 PROGRESS_SECONDS = 0.5
 
 
@@ -83,15 +85,11 @@ class Feeder:
                 time (live mode: the SLA clock is the wall clock).
         """
         last_report = 0.0
-        previous_ms = self.lines[0].at_ms if self.lines else 0
-        # Each line has a wall-clock slot; sleeping until the slot (not for the gap) absorbs the time
-        # spent validating, producing and drawing, so the stream takes the time asked for.
-        slot = time.monotonic()
-        for line in self.lines:
-            pace = speed if line.at_ms < period_end_ms else speed * TAIL_SPEEDUP
-            slot += min((line.at_ms - previous_ms) / 1000 / pace, MAX_PAUSE_SECONDS)
-            previous_ms = line.at_ms
-            wait = slot - time.monotonic()
+        started = time.monotonic()
+        for offset, _, line in self.schedule(speed, period_end_ms):
+            # Sleeping until each line's slot (not for the gap) absorbs the time spent validating,
+            # producing and drawing, so the stream takes the time asked for.
+            wait = started + offset - time.monotonic()
             if wait > 0:
                 time.sleep(wait)
             self._feed(retimed(line, time.time_ns() // 1_000_000) if retime else line)
@@ -100,6 +98,27 @@ class Feeder:
                 on_progress(self.progress)
         self.producer.flush()
         on_progress(self.progress)
+
+    def schedule(self, speed: float, period_end_ms: int) -> list[tuple[float, int, StreamLine]]:
+        """(wall-clock offset in seconds, sequence, line) of the remaining lines, in feeding order.
+
+        A line's slot follows its time at `speed` (the tail after `period_end_ms` `TAIL_SPEEDUP` times
+        faster), no gap longer than `MAX_PAUSE_SECONDS`. Warnings go `WARNING_LEAD_SECONDS` ahead of
+        their slot: at hundreds of times real speed, a station's first event comes milliseconds after
+        the warning, less than the pipeline takes to turn the warning into a task, and the resolver
+        would hold most events. Real warnings come minutes ahead; the lead keeps that order without
+        changing any record.
+        """
+        slots: list[tuple[float, int, StreamLine]] = []
+        offset = 0.0
+        previous_ms = self.lines[0].at_ms if self.lines else 0
+        for sequence, line in enumerate(self.lines):
+            pace = speed if line.at_ms < period_end_ms else speed * TAIL_SPEEDUP
+            offset += min((line.at_ms - previous_ms) / 1000 / pace, MAX_PAUSE_SECONDS)
+            previous_ms = line.at_ms
+            lead = WARNING_LEAD_SECONDS if line.kind is RecordKind.ALERT else 0.0
+            slots.append((offset - lead, sequence, line))
+        return sorted(slots, key=lambda slot: (slot[0], slot[1]))
 
     def _feed(self, line: StreamLine) -> None:
         """Validate and produce one line, counting it; the simulated clock follows the file's times."""

@@ -39,7 +39,8 @@ GUARD_SECONDS = 180
 FEEDBACK_AFTER_MERGE_SECONDS = 600
 # After the period, warnings go on (handled on time) until the period's last events are past, plus
 # a margin far above the replay's allowed lateness: see `_Generator._run_out`.
-RUN_OUT_SECONDS = cal.MAX_LIFECYCLE_SECONDS + 6 * 3600
+RUN_OUT_MARGIN_SECONDS = 12 * 3600
+RUN_OUT_SECONDS = cal.MAX_LIFECYCLE_SECONDS + RUN_OUT_MARGIN_SECONDS
 RUN_OUT_CASES_PER_HOUR = 4
 # A person warned again on a later day: only after the last warning's merge window (24 h by default)
 # and an hour after their previous case's last event, so the new warning opens a task whatever the

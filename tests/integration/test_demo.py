@@ -24,7 +24,7 @@ def test_demo_measures_exactly_the_simulated_ground_truth(settings: Settings, tm
     output = io.StringIO()
     console = Console(file=output, width=200, force_terminal=False)
     options = DemoOptions(
-        seed=5, seconds=10, cases_per_day=150, malformed_rate=0.02, directory=tmp_path / "demo"
+        seed=5, seconds=30, cases_per_day=150, malformed_rate=0.02, directory=tmp_path / "demo"
     )
 
     comparison = run_demo(base, options, console)
