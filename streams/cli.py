@@ -440,7 +440,8 @@ def simulate_command(
     expected.json holds what the pipeline must count (tasks, merges, duplicates, SLA events per step,
     dead letters), computed with the pipeline's own logic and the SLA policy in RISKALERT_SLA_POLICY.
     """
-    from streams.sim.generate import SimConfig, default_start, simulate
+    from streams.sim.generate import simulate
+    from streams.sim.model import SimConfig, default_start
     from streams.sim.output import write_simulation
 
     try:

@@ -18,7 +18,6 @@ runs are deleted first. The stack (Kafka, Prometheus, Alertmanager) is left runn
 
 from __future__ import annotations
 
-import re
 import shutil
 import time
 from collections.abc import Callable
@@ -28,22 +27,20 @@ from datetime import time as dt_time
 from pathlib import Path
 from typing import Any
 
-from confluent_kafka import Consumer, TopicPartition
-from confluent_kafka.admin import AdminClient
 from rich.console import Console
 from rich.live import Live
-from rich.table import Table
 
 from streams.settings import Settings, load_settings
 from streams.sim.display import Throughput, live_view
 from streams.sim.feed import TAIL_SPEEDUP, Feeder
-from streams.sim.generate import CHINA, RUN_OUT_MARGIN_SECONDS, SimConfig, default_start, simulate
+from streams.sim.generate import RUN_OUT_MARGIN_SECONDS, simulate
+from streams.sim.measure import Comparison, compare, measure, sink_lag
+from streams.sim.model import CHINA, SimConfig, default_start
 from streams.sim.output import EXPECTED, write_simulation
 from streams.sim.processes import DemoError, WorkerProcess, environment, metric
+from streams.sim.topics import create_changelogs, delete_old_demo_topics
 from streams.sim.truth import SLA_KINDS
 
-DEMO_PREFIX = re.compile(r"^demo-\d{8}T\d{6}\.")
-STEPS = ("reception", "dispatch", "verification", "feedback")
 SETTLE_TIMEOUT_SECONDS = 240
 # After the feed, inputs go idle (RISKALERT_SLA_IDLE_INPUT_SECONDS, 5 s) before stream time moves on.
 QUIET_SECONDS = 10
@@ -53,17 +50,6 @@ QUIET_SECONDS = 10
 REPLAY_LATENESS_SECONDS = 1800
 REPLAY_LATENESS_WALL_SECONDS = 1.0
 MAX_LATENESS = RUN_OUT_MARGIN_SECONDS // 2
-# What the demo measures, over the tasks created (warnings issued) before {end} (epoch ms).
-MEASURE_SQL = {
-    "tasks": "SELECT uniqExact(task_id) FROM tasks WHERE toUnixTimestamp64Milli(created_at) < {end:Int64}",
-    "merges": "SELECT sum(n) FROM (SELECT length(argMax(alert_keys, version)) - 1 AS n FROM tasks "
-    "GROUP BY task_id HAVING toUnixTimestamp64Milli(min(created_at)) < {end:Int64})",
-    "duplicates": "SELECT count() - uniqExact(alert_key) FROM alerts "
-    "WHERE toUnixTimestamp64Milli(issued_at) < {end:Int64}",
-    "breaches": "SELECT lower(step), uniqExact(event_id) FROM sla_events "
-    "WHERE kind = 'BREACHED' AND task_id IN "
-    "(SELECT task_id FROM tasks WHERE toUnixTimestamp64Milli(created_at) < {end:Int64}) GROUP BY step",
-}
 
 
 @dataclass(frozen=True)
@@ -83,28 +69,6 @@ class DemoOptions:
     def speed(self) -> float:
         """Simulated seconds per wall-clock second."""
         return self.days * 86_400 / self.seconds
-
-
-@dataclass
-class Comparison:
-    """Expected against measured, row by row."""
-
-    rows: list[tuple[str, int, int]]
-
-    @property
-    def ok(self) -> bool:
-        return all(expected == measured for _, expected, measured in self.rows)
-
-    def table(self, strict: bool = True) -> Table:
-        """The rows; a difference is a MISMATCH when `strict`, else (live mode) only marked."""
-        table = Table(title="measured by the pipeline vs the simulator's ground truth")
-        for column in ("figure", "expected", "measured", ""):
-            table.add_column(column, justify="right" if column in ("expected", "measured") else "left")
-        for name, expected, measured in self.rows:
-            differs = "[red]MISMATCH[/red]" if strict else "[yellow]differs[/yellow]"
-            mark = "[green]ok[/green]" if expected == measured else differs
-            table.add_row(name, str(expected), str(measured), mark)
-        return table
 
 
 def run_demo(base: Settings, options: DemoOptions, console: Console) -> Comparison:
@@ -186,52 +150,15 @@ def _stack(settings: Settings, step: Callable[[str], None]) -> None:
 
     for name, started in stack_up(settings):
         step(f"{name}: {'started' if started else 'already running'}")
-    deleted = _delete_old_demo_topics(settings)
+    deleted = delete_old_demo_topics(settings)
     if deleted:
         step(f"deleted {deleted} topics of earlier demo runs")
     report = ensure_topics(settings, ALL_TOPICS)
-    changelogs = _create_changelogs(settings)
+    changelogs = create_changelogs(settings)
     step(
         f"topics: {len(report.created)} created, and {changelogs} table changelogs, "
         f"prefix {settings.topic_prefix}"
     )
-
-
-def _create_changelogs(settings: Settings) -> int:
-    """Create the worker's table changelog topics as Faust declares them, before the worker starts.
-
-    A worker that creates them itself at start may still hold stale metadata for them when the first
-    victim record arrives a second later, and Faust then refuses the record (PartitionsMismatch
-    between the table's source topic and its changelog); the record is dead-lettered. Topics that
-    exist at start are in the worker's first metadata.
-    """
-    from confluent_kafka.admin import NewTopic  # type: ignore[attr-defined]  # not in __all__
-
-    from streams.app import create_app
-
-    tables = create_app(settings).app.tables.values()
-    topics = [
-        NewTopic(
-            table.changelog_topic_name,
-            num_partitions=table.partitions or settings.topic_partitions,
-            replication_factor=settings.topic_replication,
-            config={"cleanup.policy": "compact"},
-        )
-        for table in tables
-    ]
-    admin = AdminClient(settings.kafka_client_config())
-    for future in admin.create_topics(topics, request_timeout=60).values():
-        future.result(timeout=60)
-    return len(topics)
-
-
-def _delete_old_demo_topics(settings: Settings) -> int:
-    admin = AdminClient(settings.kafka_client_config())
-    old = [name for name in admin.list_topics(timeout=30).topics if DEMO_PREFIX.match(name)]
-    if old:
-        for future in admin.delete_topics(old, request_timeout=60).values():
-            future.result(timeout=60)
-    return len(old)
 
 
 def _start_workers(
@@ -382,26 +309,6 @@ def _wait(
     )
 
 
-def sink_lag(settings: Settings) -> int:
-    """Records in the sink's input topics past its consumer group's committed offsets."""
-    from streams.agents.sink import INPUTS
-
-    consumer = Consumer(
-        {**settings.kafka_client_config(), "group.id": f"{settings.topic_prefix}riskalert-sink"}
-    )
-    try:
-        lag = 0
-        for logical in INPUTS:
-            topic = settings.topic(logical)
-            partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
-            for tp in consumer.committed([TopicPartition(topic, p) for p in partitions], timeout=10):
-                _, high = consumer.get_watermark_offsets(tp, timeout=10)
-                lag += high - max(tp.offset, 0)
-        return lag
-    finally:
-        consumer.close()
-
-
 def local_alertmanager(settings: Settings) -> str:
     """The local stack's Alertmanager."""
     return f"http://127.0.0.1:{settings.alertmanager_port}"
@@ -448,61 +355,6 @@ def _kpi(settings: Settings, period: tuple[str, str], console: Console) -> None:
 
 
 # --- Measuring and comparing ------------------------------------------------------------------------
-
-
-def measure(settings: Settings, period_end_ms: int) -> dict[str, Any]:
-    """The figures the pipeline produced for the tasks created (warnings issued) before `period_end_ms`:
-    ClickHouse for tasks and SLA events, Kafka for dead letters (all of them).
-    """
-    from streams.db.client import connect
-
-    client = connect(settings)
-    in_period = {"end": period_end_ms}
-    try:
-
-        def scalar(name: str) -> int:
-            return int(client.query(MEASURE_SQL[name], parameters=in_period).result_rows[0][0])
-
-        rows = client.query(MEASURE_SQL["breaches"], parameters=in_period).result_rows
-        breaches = {str(step): int(count) for step, count in rows}
-        return {
-            "tasks": scalar("tasks"),
-            "merges": scalar("merges"),
-            "duplicates": scalar("duplicates"),
-            "breaches": {step: int(breaches.get(step, 0)) for step in STEPS},
-            "dead_letters": dead_letter_count(settings),
-        }
-    finally:
-        client.close()
-
-
-def dead_letter_count(settings: Settings) -> int:
-    """Records in the dead-letter topic."""
-    consumer = Consumer({**settings.kafka_client_config(), "group.id": f"{settings.topic_prefix}demo-count"})
-    try:
-        topic = settings.topic("alerts.dlq")
-        total = 0
-        for partition in consumer.list_topics(topic, timeout=10).topics[topic].partitions:
-            low, high = consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=10)
-            total += high - low
-        return total
-    finally:
-        consumer.close()
-
-
-def compare(expected: dict[str, Any], measured: dict[str, Any]) -> Comparison:
-    """Row by row: tasks, merges, re-deliveries, breaches per step, dead letters."""
-    rows = [
-        ("tasks", int(expected["tasks"]), int(measured["tasks"])),
-        ("warnings merged into a task", int(expected["merges"]), int(measured["merges"])),
-        ("re-delivered warnings", int(expected["duplicates"]), int(measured["duplicates"])),
-        *(
-            (f"breaches: {step}", int(expected["breaches"][step]), int(measured["breaches"][step]))
-            for step in STEPS
-        ),
-        ("dead letters (alerts.dlq)", int(expected["dead_letters"]["total"]), int(measured["dead_letters"])),
-    ]
-    return Comparison(rows)
 
 
 def _closing(

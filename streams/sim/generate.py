@@ -17,19 +17,18 @@ byte-identical files.
 
 from __future__ import annotations
 
-import json
 import random
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time, timedelta, timezone
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from streams.sim import calibration as cal
-from streams.sim.people import Person, id_number, mobile, person, spaced_phone
+from streams.sim import details
+from streams.sim.model import CHINA, SECOND_MS, Line, SimConfig, Simulation, iso
+from streams.sim.people import Person, person, spaced_phone
 
-CHINA = timezone(timedelta(hours=8))
-SECOND_MS = 1000
 # No step event of a task falls within this of a later warning that joins it (a merge), and no
 # feedback within FEEDBACK_AFTER_MERGE_SECONDS after one. In replay, a merge (on `tasks`) and a step
 # event (on `tasks.events`) travel on different topics and may be applied in either order when they
@@ -55,85 +54,6 @@ ID_PREFIX = {
     "HOTLINE_96110": "96110",
     "CALL_110": "110",
 }
-
-
-@dataclass(frozen=True)
-class SimConfig:
-    """What to simulate.
-
-    Attributes:
-        days: how many days of warnings.
-        seed: the random seed; the same configuration gives the same files.
-        start: the first day (China time).
-        cases_per_day: people warned per day, on average (±10 % per day).
-        malformed_rate: the share of lines, per file, that are malformed on purpose.
-        stations: how many police stations the district has.
-    """
-
-    days: int
-    seed: int
-    start: date
-    cases_per_day: int = 600
-    malformed_rate: float = 0.005
-    stations: int = 12
-
-    @property
-    def start_ms(self) -> int:
-        """Midnight of the first day, China time, in epoch ms."""
-        return int(datetime.combine(self.start, time(), CHINA).timestamp()) * 1000
-
-    @property
-    def end_ms(self) -> int:
-        """Midnight after the last day."""
-        return self.start_ms + self.days * 86_400_000
-
-    def as_json(self) -> dict[str, Any]:
-        """The configuration as written to expected.json."""
-        return {
-            "days": self.days,
-            "seed": self.seed,
-            "start": self.start.isoformat(),
-            "cases_per_day": self.cases_per_day,
-            "malformed_rate": self.malformed_rate,
-            "stations": self.stations,
-        }
-
-
-@dataclass
-class Line:
-    """One input line: its time in the stream and its record, or raw text for a malformed line.
-
-    Attributes:
-        at_ms: the record's own time (issued_at, occurred_at, case_at): where it falls in the stream.
-        record: the JSON object written.
-        raw: the text written instead, for a line that is not JSON.
-        malformed: for a malformed line, which defect it has (a `calibration.MALFORMED_*` kind).
-    """
-
-    at_ms: int
-    record: dict[str, Any] | None
-    raw: str | None = None
-    malformed: str | None = None
-
-    def text(self) -> str:
-        """The line as written (no newline)."""
-        if self.raw is not None:
-            return self.raw
-        return json.dumps(self.record, ensure_ascii=False)
-
-
-@dataclass
-class Simulation:
-    """The generated lines of each file, each sorted by time."""
-
-    config: SimConfig
-    alerts: list[Line] = field(default_factory=list)
-    events: list[Line] = field(default_factory=list)
-    victims: list[Line] = field(default_factory=list)
-
-    def files(self) -> dict[str, list[Line]]:
-        """File name -> lines."""
-        return {"victims.jsonl": self.victims, "alerts.jsonl": self.alerts, "events.jsonl": self.events}
 
 
 @dataclass
@@ -178,20 +98,9 @@ def simulate(config: SimConfig) -> Simulation:
     return _Generator(config).run()
 
 
-def default_start(days: int) -> date:
-    """The default first day: far enough back that every event (up to 60 h after its warning) is past."""
-    today = datetime.now(CHINA).date()
-    return today - timedelta(days=days + 3)
-
-
 def choose(rng: random.Random, weights: Mapping[str, float]) -> str:
     """One key, drawn with the given relative weights."""
     return rng.choices(list(weights), weights=list(weights.values()))[0]
-
-
-def iso(epoch_ms: int) -> str:
-    """China time with its offset, to the second: `2025-03-01T09:15:23+08:00`."""
-    return datetime.fromtimestamp(epoch_ms / 1000, tz=UTC).astimezone(CHINA).isoformat(timespec="seconds")
 
 
 class _Generator:
@@ -211,8 +120,11 @@ class _Generator:
         self._run_out()
         for lines in self.sim.files().values():
             lines.sort(key=lambda line: line.at_ms)
-        self._malformed(self.sim.alerts, cal.MALFORMED_ALERT_KINDS, self._bad_alert)
-        self._malformed(self.sim.events, cal.MALFORMED_EVENT_KINDS, self._bad_event)
+        rate = self.config.malformed_rate
+        details.insert_malformed(self.rng, self.sim.alerts, rate, cal.MALFORMED_ALERT_KINDS, self._bad_alert)
+        details.insert_malformed(
+            self.rng, self.sim.events, rate, cal.MALFORMED_EVENT_KINDS, details.bad_event
+        )
         return self.sim
 
     # --- Cases ------------------------------------------------------------------------------------
@@ -397,9 +309,9 @@ class _Generator:
             self._alert_lines(warning, "OTHER", station, 0.0, {"village": station.villages[0]}, who)
             steps: list[tuple[str, int, dict[str, Any]]] = [
                 ("RECEIVED", 30, {}),
-                ("DISPATCHED", 120, self._assignee(station, "LOW")),
-                ("VERIFIED", 600, self._verification("LOW", False)),
-                ("FEEDBACK", 1800, self._feedback("NO_RISK", 0.0)),
+                ("DISPATCHED", 120, details.assignee(rng, station, "LOW")),
+                ("VERIFIED", 600, details.verification(rng, "LOW", False)),
+                ("FEEDBACK", 1800, details.feedback(rng, "NO_RISK", 0.0)),
             ]
             for kind, delay_seconds, detail in steps:
                 event_at = at + (delay_seconds + rng.randint(0, 60)) * SECOND_MS
@@ -454,24 +366,32 @@ class _Generator:
                 ref = rng.choice(signed_too).ref
                 events.append((received + rng.randint(20, 90) * SECOND_MS, "RECEIVED", {"alert_ref": ref}))
         if rng.random() >= cal.SKIP_DISPATCH_RATE:
-            events.append((dispatched, "DISPATCHED", self._assignee(station, level)))
+            events.append((dispatched, "DISPATCHED", details.assignee(rng, station, level)))
         fund = any(w.source in ("MPS_FUND", "BANK") for w in group)
-        events.append((verified, "VERIFIED", self._verification(level, fund)))
-        events.append((fed_back, "FEEDBACK", self._feedback(outcomes[0], amount_yuan)))
+        events.append((verified, "VERIFIED", details.verification(rng, level, fund)))
+        events.append((fed_back, "FEEDBACK", details.feedback(rng, outcomes[0], amount_yuan)))
         last = fed_back
         if outcomes[0] == "REFUSED":
             events.append(
-                (fed_back + rng.randint(60, 600) * SECOND_MS, "PROTECTIVE_MEASURE", self._measure(fund))
+                (
+                    fed_back + rng.randint(60, 600) * SECOND_MS,
+                    "PROTECTIVE_MEASURE",
+                    details.measure(rng, fund),
+                )
             )
         if len(outcomes) > 1:
             request = fed_back + rng.randint(600, 4 * 3600) * SECOND_MS
             second = request + max(60, round(rng.lognormvariate(0, 0.6) * medians[3] * 0.5)) * SECOND_MS
             second = min(second, limit)
             events.append((request, "REFEEDBACK_REQUESTED", {"note": "请补充核查和劝阻情况"}))
-            events.append((second, "FEEDBACK", self._feedback(outcomes[1], amount_yuan)))
+            events.append((second, "FEEDBACK", details.feedback(rng, outcomes[1], amount_yuan)))
             if outcomes[1] == "REFUSED":
                 events.append(
-                    (second + rng.randint(60, 600) * SECOND_MS, "PROTECTIVE_MEASURE", self._measure(fund))
+                    (
+                        second + rng.randint(60, 600) * SECOND_MS,
+                        "PROTECTIVE_MEASURE",
+                        details.measure(rng, fund),
+                    )
                 )
             last = second
         system = f"{station.code}-JW"
@@ -494,37 +414,9 @@ class _Generator:
             return self.rng.choice(received[1:]).ref
         return group[0].ref
 
-    def _assignee(self, station: cal.StationProfile, level: str) -> dict[str, Any]:
-        rng = self.rng
-        suffix = station.code.rsplit("-", 1)[1]
-        if level in ("MEDIUM", "LOW") and rng.random() < 0.6:
-            return {"assignee": f"{suffix}-W{rng.randint(1, 60):03d}", "assignee_type": "GRID_WORKER"}
-        return {"assignee": f"{suffix}-M{rng.randint(1, 40):03d}", "assignee_type": "OFFICER"}
-
-    def _verification(self, level: str, fund: bool) -> dict[str, Any]:
-        share = cal.FACE_TO_FACE["fund"] if fund else cal.FACE_TO_FACE[level]
-        if self.rng.random() < share:
-            return {"verify_method": "FACE_TO_FACE", "verify_result": "民警上门见面核查"}
-        return {"verify_method": "PHONE", "verify_result": "电话联系本人核实"}
-
-    def _feedback(self, outcome: str, amount_yuan: float) -> dict[str, Any]:
-        detail: dict[str, Any] = {"outcome": outcome}
-        if outcome == "DISSUADED" and amount_yuan:
-            detail["amount_protected_yuan"] = f"{amount_yuan:.2f}"
-        if outcome == "ALREADY_DEFRAUDED":
-            detail["amount_lost_yuan"] = f"{amount_yuan or self.rng.randint(500, 20_000):.2f}"
-        notes = {
-            "DISSUADED": "已劝阻，当事人停止转账",
-            "NO_RISK": "核实无风险",
-            "UNREACHABLE": "多次联系未果",
-            "REFUSED": "当事人拒不听劝",
-            "ALREADY_DEFRAUDED": "当事人已转账被骗",
-        }
-        detail["note"] = notes[outcome]
-        return detail
-
-    def _measure(self, fund: bool) -> dict[str, Any]:
-        return {"measure": "RESTRICT_PAYMENT" if fund or self.rng.random() < 0.5 else "RESTRICT_CALLS"}
+    def _bad_alert(self, model: Line, kind: str) -> Line:
+        self.sequence["bad"] += 1
+        return details.bad_alert(self.rng, model, kind, f"BAD-{self.sequence['bad']:05d}")
 
     def _maybe_victimised(
         self, known: _Known, outcome: str, last_ms: int, fraud: str, station: cal.StationProfile
@@ -548,49 +440,6 @@ class _Generator:
         }
         self.sim.victims.append(Line(at_ms, record))
         known.busy_until_ms = max(known.busy_until_ms, at_ms)
-
-    # --- Malformed lines --------------------------------------------------------------------------
-
-    def _malformed(self, lines: list[Line], kinds: Sequence[str], build: Callable[[Line, str], Line]) -> None:
-        """Insert malformed lines after randomly chosen ones, cycling through the defect kinds."""
-        rate = self.config.malformed_rate
-        picked = [index for index in range(len(lines)) if self.rng.random() < rate]
-        for number, index in enumerate(reversed(picked)):
-            kind = kinds[number % len(kinds)]
-            lines.insert(index + 1, build(lines[index], kind))
-
-    def _bad_alert(self, model: Line, kind: str) -> Line:
-        record = dict(model.record or {})
-        self.sequence["bad"] += 1
-        record["source_alert_id"] = f"BAD-{self.sequence['bad']:05d}"
-        if kind == "bad_json":
-            text = json.dumps(record, ensure_ascii=False)
-            return Line(model.at_ms, None, raw=text[: len(text) // 2], malformed=kind)
-        if kind == "bad_id_number":
-            good = record.get("id_number") or id_number(self.rng, date(1980, 5, 17))
-            record["id_number"] = good[:17] + ("0" if good[17] != "0" else "1")
-        elif kind == "bad_enum":
-            record["level"] = "URGENT"
-        elif kind == "missing_field":
-            del record["station_code"]
-        elif kind == "bad_phone":
-            record.pop("id_number", None)
-            record["phone"] = mobile(self.rng)[:5]
-        return Line(model.at_ms, record, malformed=kind)
-
-    def _bad_event(self, model: Line, kind: str) -> Line:
-        record = dict(model.record or {})
-        if kind == "bad_json":
-            text = json.dumps(record, ensure_ascii=False)
-            return Line(model.at_ms, None, raw=text[: len(text) // 2], malformed=kind)
-        if kind == "missing_field":
-            record = {**record, "type": "FEEDBACK"}
-            record.pop("outcome", None)
-        elif kind == "bad_enum":
-            record["type"] = "ACKNOWLEDGED"
-        elif kind == "bad_timestamp":
-            record["occurred_at"] = "昨天下午"
-        return Line(model.at_ms, record, malformed=kind)
 
 
 def _urgency(group: list[_Warning], prior_victim: bool) -> str:

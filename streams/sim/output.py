@@ -10,7 +10,7 @@ from typing import Any
 
 from streams.logic.sla_policy import load_policy
 from streams.settings import Settings
-from streams.sim.generate import Simulation
+from streams.sim.model import Simulation
 from streams.sim.order import stream_lines
 from streams.sim.truth import ground_truth
 

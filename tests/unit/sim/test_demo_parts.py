@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from streams.sim.demo import compare
+from streams.sim.measure import compare
 from streams.sim.processes import metric, parse_metrics
 
 METRICS = """# HELP riskalert_sla_events_total SLA events

@@ -12,7 +12,8 @@ import pytest
 from streams.ingest.identity import check_id_number
 from streams.settings import Settings
 from streams.sim import calibration as cal
-from streams.sim.generate import SimConfig, default_start, simulate
+from streams.sim.generate import simulate
+from streams.sim.model import SimConfig, default_start
 from streams.sim.output import write_simulation
 
 # Recent enough for ingest's 400-day window, old enough that every event is in the past.
