@@ -107,12 +107,14 @@ def create_app(
         sla_config(settings),
     )
     # Imported here: the agent modules register on the app they are given.
-    from streams.agents import dedup, pager, sla
+    from streams.agents import dedup, pager, resolver, sla
 
     if runs_sink(settings):
         raise ValueError("the sink is not a Faust stage: streams.worker runs it (streams.agents.sink.run)")
     if "dedup" in settings.worker_stages:
         dedup.attach(pipeline)
+    if "resolver" in settings.worker_stages:
+        resolver.attach(pipeline)
     if "sla" in settings.worker_stages:
         sla.attach(pipeline)
     if "pager" in settings.worker_stages:
@@ -137,11 +139,11 @@ LAG_INTERVAL_SECONDS = 5.0
 
 def _lag_metric(pipeline: Pipeline) -> None:
     """Export each actively owned input partition's lag (RiskAlertConsumerLagHigh reads it)."""
-    from streams.agents import dedup, pager, sla
+    from streams.agents import dedup, pager, resolver, sla
     from streams.agents.common import committed_offset
 
     # The pager reads `tasks` too (one group, one committed offset): listed first, `tasks` stays sla's.
-    modules = (pager, dedup, sla)
+    modules = (pager, dedup, resolver, sla)
     stages = {pipeline.settings.topic(name): stage.STAGE for stage in modules for name in stage.INPUTS}
 
     async def consumer_lag() -> None:

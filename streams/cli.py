@@ -166,8 +166,8 @@ def config_show(ctx: click.Context) -> None:
 @click.option(
     "--stages",
     default=None,
-    help="Comma-separated stages this worker runs: dedup,sla (the default) or sink (the ClickHouse sink, "
-    "in a worker of its own). [env: RISKALERT_WORKER_STAGES]",
+    help="Comma-separated stages this worker runs: dedup,sla,pager (the default), resolver, or sink (the "
+    "ClickHouse sink, in a worker of its own). [env: RISKALERT_WORKER_STAGES]",
 )
 @click.pass_context
 def worker(ctx: click.Context, loglevel: str, clock: str | None, stages: str | None) -> None:

@@ -177,6 +177,41 @@ class AvroCodec:
             )
         return record
 
+    def inspect(
+        self,
+        data: bytes,
+        *,
+        topic: str | None = None,
+        partition: int | None = None,
+        offset: int | None = None,
+    ) -> tuple[str, int, bool]:
+        """Read a message value's header without decoding its body.
+
+        Returns:
+            The record type, the writer schema's id, and whether that is the current schema of the
+            record type (a body under the current schema needs no schema resolution).
+
+        Raises:
+            DecodeError: as `decode`, for a bad header or an unknown or incompatible schema id; the
+                body is not looked at.
+            RegistryError: the schema registry could not be asked about an id (worth a retry).
+        """
+        try:
+            if len(data) < HEADER_BYTES:
+                raise _BodyError("truncated_header", f"{len(data)} bytes, shorter than the 5-byte header")
+            if data[0] != MAGIC_BYTE:
+                raise _BodyError("bad_magic_byte", f"magic byte is 0x{data[0]:02x}, not 0x00")
+            schema_id = int.from_bytes(data[1:HEADER_BYTES], "big")
+            reader = self._readers.get(schema_id) or self._reader(schema_id)
+        except _BodyError as failure:
+            where = _position(topic, partition, offset)
+            raise DecodeError(f"cannot decode {where}: {failure}", reason=failure.reason) from failure
+        return reader.record_type, schema_id, reader.reader_schema is None
+
+    def current_schema(self, record_type: str) -> JsonSchema:
+        """The current schema of `record_type`, as JSON (with its logical types)."""
+        return self._catalog.current[record_type].schema
+
     def _writer(self, record_type: str) -> _Writer:
         if record_type not in self._schemas:
             known = ", ".join(self.record_types)
@@ -420,6 +455,20 @@ class SlaTickCodec(AvroRecordCodec):
     codec_name = "avro-sla-tick"
 
 
+class AlertVerdictCodec(AvroRecordCodec):
+    """`avro-alert-verdict`: AlertVerdict on alerts.index."""
+
+    record_type = "AlertVerdict"
+    codec_name = "avro-alert-verdict"
+
+
+class ResolverTickCodec(AvroRecordCodec):
+    """`avro-resolver-tick`: ResolverTick on resolver.ticks."""
+
+    record_type = "ResolverTick"
+    codec_name = "avro-resolver-tick"
+
+
 FAUST_CODECS: tuple[type[AvroRecordCodec], ...] = (
     RawAlertCodec,
     TaskCodec,
@@ -429,6 +478,8 @@ FAUST_CODECS: tuple[type[AvroRecordCodec], ...] = (
     DeadLetterCodec,
     PersonFactCodec,
     SlaTickCodec,
+    AlertVerdictCodec,
+    ResolverTickCodec,
 )
 
 

@@ -82,6 +82,23 @@ SLA_REPLAYED_INPUTS = Counter(
     "riskalert_sla_replayed_inputs_total",
     "Inputs the SLA stage processed again after a restart; their remembered outputs were re-emitted.",
 )
+REF_EVENTS = Counter(
+    "riskalert_alert_ref_events_total",
+    "Task events addressed by warning (alert_ref), by outcome: resolved (forwarded to their task at once), "
+    "held (waiting for their warning's verdict), released (forwarded after waiting), dead_letter (the "
+    'grace period passed, or too many held; by reason in riskalert_dead_letters_total{stage="resolver"}).',
+    ["outcome"],
+)
+REF_VERDICTS = Counter(
+    "riskalert_alert_ref_verdicts_total",
+    "Dedup verdicts the resolver read, by result: bound (the alert ref now resolves to its task), repeat "
+    "(same task again: a duplicate or replay), conflict (another task than the bound one; ignored).",
+    ["result"],
+)
+RESOLVER_SCHEDULED = Gauge(
+    "riskalert_resolver_scheduled_refs",
+    "Alert refs on this worker's active partitions with a hold expiry or purge pending (the timer's index).",
+)
 CONSUMER_LAG = Gauge(
     "riskalert_consumer_lag_records",
     "Records between the committed offset and the high-water mark, per input partition this worker "
@@ -121,6 +138,12 @@ SINK_PAUSED = Gauge(
     "1 while the sink has paused consumption (ClickHouse is failing, or inserts are behind by more than "
     "4 full batches); 0 otherwise.",
 )
+SINK_DECODED_BATCHES = Counter(
+    "riskalert_sink_decoded_batches_total",
+    "Batches the sink decoded in Python instead of handing ClickHouse an Avro block, by table: records "
+    "under an older or mixed schema, or a block ClickHouse could not read (a corrupt record in it).",
+    ["table"],
+)
 SINK_ROUNDS_GIVEN_UP = Counter(
     "riskalert_sink_rounds_given_up_total",
     "Rounds of batches the sink gave up while ClickHouse failed, because it was stopping or its "
@@ -128,7 +151,8 @@ SINK_ROUNDS_GIVEN_UP = Counter(
 )
 END_TO_END_SECONDS = Histogram(
     "riskalert_end_to_end_seconds",
-    "From a warning's issued_at to its row landing in ClickHouse (alerts table).",
+    "From a warning's issued_at to its row landing in ClickHouse (alerts table); observed for the first "
+    "(longest-waiting) warning of each batch.",
     buckets=(0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0, 3600.0),
 )
 PAGES = Counter(
@@ -153,3 +177,12 @@ PAGER_PURGED = Counter(
     "riskalert_pager_purged_tasks_total",
     "Task entries the pager deleted from its table (closed and resolved, or idle).",
 )
+
+
+# Series that alerts and dashboards read exist from the start, at 0.
+for _outcome in ("resolved", "held", "released", "dead_letter"):
+    REF_EVENTS.labels(_outcome)
+for _result in ("bound", "repeat", "conflict"):
+    REF_VERDICTS.labels(_result)
+for _reason in ("unknown_alert_ref", "too_many_held"):
+    DEAD_LETTERS.labels("resolver", _reason)

@@ -24,8 +24,10 @@ from streams.errors import SchemaError
 from streams.settings import PROJECT_ROOT
 from streams.topics import (
     ALERTS_DLQ,
+    ALERTS_INDEX,
     ALERTS_RAW,
     PERSONS_FACTS,
+    RESOLVER_TICKS,
     SLA_EVENTS,
     SLA_TICKS,
     TASKS,
@@ -49,6 +51,10 @@ RECORD_TOPICS: Mapping[str, str] = {
     "DeadLetter": ALERTS_DLQ.name,
     "PersonFact": PERSONS_FACTS.name,
     "SlaTick": SLA_TICKS.name,
+    # TaskEvent is also written to tasks.events.by_ref; with a registry it is registered under the
+    # subject of tasks.events, and a reader finds it by schema id whichever topic it sits in.
+    "AlertVerdict": ALERTS_INDEX.name,
+    "ResolverTick": RESOLVER_TICKS.name,
 }
 
 JsonSchema = dict[str, Any]

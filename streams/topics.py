@@ -20,6 +20,9 @@ class Cleanup(StrEnum):
 
     DELETE = "delete"
     COMPACT = "compact"
+    # Compacted, and whole segments older than the retention deleted: the last record per key is kept
+    # only as long as the retention.
+    COMPACT_DELETE = "compact,delete"
 
 
 @dataclass(frozen=True)
@@ -102,11 +105,37 @@ VICTIMS_HISTORY = TopicSpec(
     extra={"min.compaction.lag.ms": str(60 * 60 * 1000)},
 )
 
+# A verdict must outlive the lag of its slowest reader (the resolver, the ClickHouse sink): compaction
+# keeps only the last verdict per alert key, and a duplicate's verdict would otherwise replace the first
+# delivery's before a lagging reader saw it. 7 days is the duplicate retention and alerts.raw's retention.
+INDEX_MIN_COMPACTION_LAG_MS = 7 * DAY_MS
+
 PERSONS_FACTS = TopicSpec(
     "persons.facts",
     key="person_key",
     retention_ms=30 * DAY_MS,
     doc="facts routed to a person's partition (PersonFact): relatives' cases and task closures",
+)
+
+ALERTS_INDEX = TopicSpec(
+    "alerts.index",
+    key="alert_key",
+    retention_ms=30 * DAY_MS,
+    cleanup=Cleanup.COMPACT_DELETE,
+    doc="the dedup stage's verdict per warning (AlertVerdict): alert_ref -> task_id, outcome, raw position",
+    extra={"min.compaction.lag.ms": str(INDEX_MIN_COMPACTION_LAG_MS)},
+)
+TASKS_EVENTS_BY_REF = TopicSpec(
+    "tasks.events.by_ref",
+    key="alert_key",
+    retention_ms=30 * DAY_MS,
+    doc="task events addressed by warning (TaskEvent with alert_ref), before the resolver forwards them",
+)
+RESOLVER_TICKS = TopicSpec(
+    "resolver.ticks",
+    key="alert_key",
+    retention_ms=1 * DAY_MS,
+    doc="hold-expiry and purge check commands from the resolver timer to the resolver agent",
 )
 
 ALL_TOPICS: tuple[TopicSpec, ...] = (
@@ -118,13 +147,18 @@ ALL_TOPICS: tuple[TopicSpec, ...] = (
     SLA_EVENTS,
     VICTIMS_HISTORY,
     PERSONS_FACTS,
+    ALERTS_INDEX,
+    TASKS_EVENTS_BY_REF,
+    RESOLVER_TICKS,
 )
 
 # Topics joined by one agent must have equal partition counts: the SLA agent joins tasks, tasks.events
-# and sla.ticks; the pager joins tasks and sla.events.
+# and sla.ticks; the pager joins tasks and sla.events; the resolver joins alerts.index,
+# tasks.events.by_ref and resolver.ticks (all keyed by alert key).
 CO_PARTITIONED: tuple[tuple[TopicSpec, ...], ...] = (
     (ALERTS_RAW, VICTIMS_HISTORY, PERSONS_FACTS),
     (TASKS, TASKS_EVENTS, SLA_TICKS, SLA_EVENTS),
+    (ALERTS_INDEX, TASKS_EVENTS_BY_REF, RESOLVER_TICKS),
 )
 
 

@@ -2,6 +2,7 @@
 
 Inputs (co-partitioned by person): `alerts.raw`, `victims.history`, `persons.facts`. One agent reads
 all three so a person's state changes one event at a time. Outputs: `tasks` (Task, keyed by task id),
+`alerts.index` (AlertVerdict per warning delivery, keyed by alert key, read by the resolver),
 `persons.facts` (relatives' cases, keyed by the relative), `tasks.events` (post-warning
 victimisations, keyed by task id).
 """
@@ -49,12 +50,14 @@ async def _on_alert(
     key = state_key(alert)
     state = PersonState.from_dict(persons.get(key))
     position = Position(event.message.partition, event.message.offset)
-    decision = on_alert(state, alert, position, pipeline.dedup)
+    decision = on_alert(state, alert, position, pipeline.dedup, time.time_ns() // 1_000_000)
     persons[key] = state.to_dict()
     metrics.ALERTS.labels(decision.outcome.value).inc()
     if decision.emit is not None:
         metrics.TASKS_EMITTED.labels(decision.outcome.value).inc()
         await send(pipeline, "tasks", decision.task_id, "Task", decision.emit)
+    # After the task version: a resolver that learns the mapping finds the task on its way.
+    await send(pipeline, "alerts.index", alert["alert_key"], "AlertVerdict", decision.verdict)
 
 
 async def _on_victim(pipeline: Pipeline, persons: TableT[str, Any], record: dict[str, Any]) -> None:

@@ -44,11 +44,11 @@ from confluent_kafka import Consumer, KafkaError, Message, TopicPartition
 
 from streams import metrics
 from streams.agents.common import Where, dead_letter_record, describe, reason_code
-from streams.codec import AvroCodec, default_codec
-from streams.db import rows
+from streams.codec import HEADER_BYTES, AvroCodec, default_codec
+from streams.db import avro_blocks, rows
 from streams.db.client import connect
-from streams.db.errors import ClickHouseError
-from streams.db.insert import insert_rows
+from streams.db.errors import ClickHouseError, RefusedBlock
+from streams.db.insert import insert_avro, insert_rows
 from streams.db.journal import JOURNAL, planned_spans, record_spans
 from streams.errors import CodecError
 from streams.logic.batches import Batch, PartitionBatcher
@@ -96,9 +96,9 @@ class Abandoned(Exception):  # noqa: N818  (a signal, not an error)
     """The round was given up (stopping or revoked while ClickHouse failed); its records are read again."""
 
 
-# One record read: its row (None: it was dead-lettered) and its issued_at (ms) for end-to-end latency.
-Pending = tuple[rows.Row | None, int | None]
-DEAD: Pending = (None, None)
+# One record read: its message value, its writer schema id and whether that is the record type's
+# current schema; None once it was dead-lettered (a bad header, or the wrong record type for its topic).
+Pending = tuple[bytes, int, bool] | None
 
 
 @dataclass
@@ -321,24 +321,50 @@ class Sink:
     # --- records to rows ----------------------------------------------------------------------------
 
     def _pending(self, topic: str, partition: int, offset: int, value: bytes | None) -> Pending:
+        """Check a record's header only: ClickHouse decodes the bodies (`streams.db.avro_blocks`)."""
+        data = value or b""
         try:
-            record_type, record = self.codec.decode(
-                value or b"", topic=topic, partition=partition, offset=offset
+            record_type, schema_id, current = self.codec.inspect(
+                data, topic=topic, partition=partition, offset=offset
             )
-            return self._row(topic, partition, offset, record_type, record), record.get("issued_at")
-        except (CodecError, KeyError, ValueError, TypeError) as exc:  # the record itself is bad
+            expected = RECORD_TYPES[self.logical[topic]]
+            if record_type != expected:
+                raise ValueError(f"{record_type} does not belong on {topic} (expected {expected})")
+        except (CodecError, ValueError) as exc:  # the record itself is bad
             self._dead_letter(Where(topic, partition, offset), value, reason_code(exc), describe(exc))
-            return DEAD
+            return None
+        return data, schema_id, current
 
-    def _row(
-        self, topic: str, partition: int, offset: int, record_type: str, record: dict[str, Any]
-    ) -> rows.Row:
-        expected = RECORD_TYPES[self.logical[topic]]
-        if record_type != expected:
-            raise ValueError(f"{record_type} does not belong on {topic} (expected {expected})")
-        if record_type == "RawAlert":
-            return rows.alert_row(record, rows.KafkaPosition(topic, partition, offset))
-        return rows.BY_RECORD_TYPE[record_type].row(record)
+    def _rows(
+        self, batch: Batch[Pending], live: Sequence[tuple[int, tuple[bytes, int, bool]]]
+    ) -> list[rows.Row]:
+        """The batch's rows decoded in Python; a record that does not decode is dead-lettered."""
+        out: list[rows.Row] = []
+        for offset, (value, _, _) in live:
+            try:
+                record_type, record = self.codec.decode(
+                    value, topic=batch.topic, partition=batch.partition, offset=offset
+                )
+                if record_type == "RawAlert":
+                    out.append(
+                        rows.alert_row(record, rows.KafkaPosition(batch.topic, batch.partition, offset))
+                    )
+                else:
+                    out.append(rows.BY_RECORD_TYPE[record_type].row(record))
+            except (CodecError, KeyError, ValueError, TypeError) as exc:  # the record itself is bad
+                where = Where(batch.topic, batch.partition, offset)
+                self._dead_letter(where, value, reason_code(exc), describe(exc))
+        return out
+
+    def _block(self, batch: Batch[Pending], live: Sequence[tuple[int, tuple[bytes, int, bool]]]) -> bytes:
+        """The batch as one Avro container: the bodies as read, behind the alerts' position columns."""
+        record_type = RECORD_TYPES[self.logical[batch.topic]]
+        bodies = [value[HEADER_BYTES:] for _, (value, _, _) in live]
+        schema = self.codec.current_schema(record_type)
+        if record_type != "RawAlert":
+            return avro_blocks.container(schema, bodies)
+        offsets = [offset for offset, _ in live]
+        return avro_blocks.alerts_block(schema, batch.topic, batch.partition, offsets, bodies)
 
     def _dead_letter(self, where: Where, value: bytes | None, reason: str, error: str) -> None:
         letter = self.codec.encode("DeadLetter", dead_letter_record(STAGE, where, value, reason, error))
@@ -367,21 +393,44 @@ class Sink:
                 flight.done.set()
 
     def _insert(self, flight: Round, batch: Batch[Pending]) -> None:
+        """Insert one batch: as an Avro block ClickHouse decodes, or, for records under an older or mixed
+        schema or a block ClickHouse could not read, as rows decoded here. The choice depends only on
+        the batch's bytes, so a replay makes it again, under the same token."""
         table, columns = TABLES[self.logical[batch.topic]]
-        batch_rows = [row for _, (row, _) in batch.items if row is not None]
+        live = [(offset, item) for offset, item in batch.items if item is not None]
         started = time.perf_counter()
-        self._retrying(
-            table, flight, partial(insert_rows, self.client, table, columns, batch_rows, batch.token)
-        )
+        inserted = None
+        if live and len({schema_id for _, (_, schema_id, _) in live}) == 1 and live[0][1][2]:
+            block = self._block(batch, live)
+            try:
+                self._retrying(
+                    table, flight, partial(insert_avro, self.client, table, columns, block, batch.token)
+                )
+                inserted = len(live)
+            except RefusedBlock as exc:
+                log.warning("sink: %s; decoding the batch record by record", exc)
+        if inserted is None:
+            metrics.SINK_DECODED_BATCHES.labels(table).inc()
+            batch_rows = self._rows(batch, live)
+            self._retrying(
+                table, flight, partial(insert_rows, self.client, table, columns, batch_rows, batch.token)
+            )
+            inserted = len(batch_rows)
         landed = time.time()
         metrics.SINK_INSERT_SECONDS.labels(table).observe(time.perf_counter() - started)
-        metrics.SINK_ROWS.labels(table).inc(len(batch_rows))
+        metrics.SINK_ROWS.labels(table).inc(inserted)
         metrics.SINK_BATCHES.labels(table, "journaled" if batch.journaled else "fresh").inc()
         metrics.SINK_LAST_SUCCESS.labels(table).set(landed)
-        if table == rows.ALERTS:
-            for _, (_, issued_at_ms) in batch.items:
-                if issued_at_ms is not None:
-                    metrics.END_TO_END_SECONDS.observe(max(0.0, landed - issued_at_ms / 1000))
+        if table == rows.ALERTS and live:
+            self._observe_end_to_end(live[0][1][0], landed)
+
+    def _observe_end_to_end(self, value: bytes, landed: float) -> None:
+        """Issued-to-landed time of a batch's first (longest-waiting) warning: one decode per batch."""
+        try:
+            _, alert = self.codec.decode(value)
+        except CodecError:
+            return  # a corrupt record; it was dead-lettered
+        metrics.END_TO_END_SECONDS.observe(max(0.0, landed - alert["issued_at"] / 1000))
 
     def _retrying(self, table: str, flight: Round, call: Callable[[], Result]) -> Result:
         """Run `call` until it succeeds, backing off while it fails (the consumer thread pauses then).

@@ -14,7 +14,7 @@ from typing import Any
 
 from clickhouse_connect.driver.client import Client
 
-from streams.db.errors import ClickHouseError
+from streams.db.errors import ClickHouseError, RefusedBlock
 
 
 def batch_token(topic: str, partition: int, first_offset: int, last_offset: int) -> str:
@@ -62,3 +62,40 @@ def insert_rows(
             f"insert of {len(rows)} rows into {table} (batch {token}) failed: {exc}"
         ) from exc
     return len(rows)
+
+
+# ClickHouse error names that mean the insert's data could not be read (not that ClickHouse failed).
+_UNREADABLE = (
+    "CANNOT_PARSE",
+    "CANNOT_READ_ALL_DATA",
+    "INCORRECT_DATA",
+    "TYPE_MISMATCH",
+    "CANNOT_CONVERT_TYPE",
+    "UNKNOWN_TYPE",
+    "ILLEGAL_COLUMN",
+    "TOO_LARGE_STRING_SIZE",
+    "CANNOT_ALLOCATE_MEMORY",
+    "ATTEMPT_TO_READ_AFTER_EOF",
+    "ARGUMENT_OUT_OF_BOUND",
+    "avro::Exception",  # the Avro library inside ClickHouse: a body that does not decode
+)
+
+
+def insert_avro(client: Client, table: str, columns: Sequence[str], block: bytes, token: str) -> None:
+    """Insert one deterministic batch given as an Avro container (`streams.db.avro_blocks`); ClickHouse
+    decodes it and maps its fields to `columns` by name. Inserting it again with the same token adds
+    nothing.
+
+    Raises:
+        RefusedBlock: ClickHouse could not read the block (naming table, token and its reason).
+        ClickHouseError: the insert failed otherwise (worth a retry).
+    """
+    try:
+        client.raw_insert(
+            table, list(columns), insert_block=block, settings=insert_settings(token), fmt="Avro"
+        )
+    except Exception as exc:  # clickhouse-connect raises several kinds; each means the batch did not land
+        message = f"Avro insert into {table} (batch {token}) failed: {exc}"
+        if any(name in str(exc) for name in _UNREADABLE):
+            raise RefusedBlock(message) from exc
+        raise ClickHouseError(message) from exc

@@ -85,6 +85,9 @@ TASK_COLUMNS = (
     "prior_warnings_90d",
     "prior_fraud_types",
 )
+# `alert_ref` (the warning an event was reported against, issue 9) has no column yet: it needs a
+# migration of `task_events`; the event's task and id, which every KPI reads, are stored.
+UNSTORED_FIELDS: Mapping[str, frozenset[str]] = {"TaskEvent": frozenset({"alert_ref"})}
 TASK_EVENT_COLUMNS = (
     "event_id",
     "task_id",
@@ -163,6 +166,7 @@ AVRO_DEFAULTS: Mapping[str, Mapping[str, Any]] = {
         "was_dissuaded": None,
         "note": None,
         "extras": {},
+        "alert_ref": None,
     },
     "SlaEvent": {"completed_at": None},
     "VictimRecord": {"station_code": None},

@@ -23,7 +23,14 @@ from streams.ingest.validate import validate_alert, validate_task_event, validat
 from streams.partitioning import kafka_partition
 from streams.producer import CheckedProducer
 from streams.settings import Settings
-from streams.topics import ALERTS_DLQ, ALERTS_RAW, TASKS_EVENTS, VICTIMS_HISTORY, TopicSpec
+from streams.topics import (
+    ALERTS_DLQ,
+    ALERTS_RAW,
+    TASKS_EVENTS,
+    TASKS_EVENTS_BY_REF,
+    VICTIMS_HISTORY,
+    TopicSpec,
+)
 
 
 class RecordKind(StrEnum):
@@ -132,6 +139,8 @@ class RecordProcessor:
         self._clock = clock
         self._context = IngestContext(settings.hmac_key_bytes(), limits_from(settings))
         self._topic = settings.topic(self._route.topic.name)
+        # Task events addressed by warning go to the resolver, keyed by alert key.
+        self._by_ref_topic = settings.topic(TASKS_EVENTS_BY_REF.name)
         self._dlq = settings.topic(ALERTS_DLQ.name)
         self._partitions = partitions
 
@@ -164,7 +173,9 @@ class RecordProcessor:
             key = f"{accepted.key}:{accepted.dedup_key}"
             partition = kafka_partition(accepted.key, self._partitions)
             return Routed(self._topic, key, value, partition, accepted.dedup_key, None)
-        return Routed(self._topic, accepted.key, value, None, accepted.dedup_key, None)
+        by_ref = self.kind is RecordKind.EVENT and accepted.record.get("alert_ref") is not None
+        topic = self._by_ref_topic if by_ref else self._topic
+        return Routed(topic, accepted.key, value, None, accepted.dedup_key, None)
 
     def _dead_letter(self, reason: str, error: str, payload: str, position: Position) -> Routed:
         letter = {

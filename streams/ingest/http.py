@@ -1,4 +1,6 @@
-"""HTTP ingest: `POST /v1/alerts` and `POST /v1/tasks/{task_id}/events`, with bearer-token auth.
+"""HTTP ingest: `POST /v1/alerts`, `POST /v1/tasks/{task_id}/events` and
+`POST /v1/alerts/{source}/{source_alert_id}/events` (events reported against a warning), with
+bearer-token auth.
 
 The same routes are served standalone (`riskalert ingest serve`) or mounted on the worker's web
 server. A request's valid records are always produced; invalid ones go to the dead-letter topic and are
@@ -71,6 +73,7 @@ def create_ingest_subapp(settings: Settings, producer: CheckedProducer | None = 
     app[_FLUSH_LOCK] = asyncio.Lock()
     app.router.add_post("/alerts", _post_alerts)
     app.router.add_post("/tasks/{task_id}/events", _post_task_events)
+    app.router.add_post("/alerts/{source}/{source_alert_id}/events", _post_alert_events)
     return app
 
 
@@ -106,6 +109,23 @@ async def _post_task_events(request: web.Request) -> web.Response:
     for record in records:
         if isinstance(record, dict) and record.setdefault("task_id", task_id) != task_id:
             raise _error(web.HTTPBadRequest, "task_id in the body differs from the task id in the path")
+    return await _ingest(request, RecordKind.EVENT, records)
+
+
+async def _post_alert_events(request: web.Request) -> web.Response:
+    """Events an ops system reports against the warning it received (its source and instruction id)."""
+    path_ref = {
+        "source": request.match_info["source"],
+        "source_alert_id": request.match_info["source_alert_id"],
+    }
+    records = await _records(request)
+    for record in records:
+        if not isinstance(record, dict):
+            continue  # rejected per record as not_an_object
+        if record.get("task_id") not in (None, ""):
+            raise _error(web.HTTPBadRequest, "an event posted to a warning's route carries no task_id")
+        if record.setdefault("alert_ref", path_ref) != path_ref:
+            raise _error(web.HTTPBadRequest, "alert_ref in the body differs from the warning in the path")
     return await _ingest(request, RecordKind.EVENT, records)
 
 

@@ -9,7 +9,6 @@ accepted input formats are in docs/input-format.md.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Mapping
 
 from streams.ingest import vocab
@@ -35,6 +34,7 @@ from streams.ingest.fields import (
 from streams.ingest.identity import scrub_text, shanghai_date
 from streams.ingest.people import alert_person, parse_account_value, relative_keys, victim_key
 from streams.ingest.redact import collect_extras
+from streams.logic.event_ids import STEP_DETAIL_FIELD, alert_key_of, event_id
 
 __all__ = [
     "ALERT_FIELDS",
@@ -193,9 +193,13 @@ def validate_victim(record: Mapping[str, object], context: IngestContext, now_ms
 
 # --- Task events ------------------------------------------------------------------------------------
 
+# CSV cannot nest: there the warning an event is addressed to comes in two flat columns.
+ALERT_REF_COLUMNS = ("alert_ref.source", "alert_ref.source_alert_id")
 EVENT_FIELDS = frozenset(
     {
         "task_id",
+        "alert_ref",
+        *ALERT_REF_COLUMNS,
         "type",
         "occurred_at",
         "source_system",
@@ -215,13 +219,6 @@ EVENT_FIELDS = frozenset(
         "note",
     }
 )
-# The field each event type cannot do without; it is also the step detail hashed into event_id.
-STEP_DETAIL_FIELD = {
-    "DISPATCHED": "assignee",
-    "VERIFIED": "verify_method",
-    "FEEDBACK": "outcome",
-    "PROTECTIVE_MEASURE": "measure",
-}
 _EVENT_TYPE = bind(parse_enum, vocab.TASK_EVENT_TYPES)
 _ASSIGNEE_TYPE = bind(parse_enum, vocab.ASSIGNEE_TYPES)
 _VERIFY_METHOD = bind(parse_enum, vocab.VERIFY_METHODS)
@@ -232,23 +229,29 @@ _MEASURE = bind(parse_enum, vocab.MEASURES)
 def validate_task_event(record: Mapping[str, object], context: IngestContext, now_ms: int) -> Result:
     """Validate one task lifecycle event from an ops system and turn it into a TaskEvent dict.
 
-    DISPATCHED needs `assignee`, VERIFIED `verify_method` (alias `method`), FEEDBACK `outcome` and
-    PROTECTIVE_MEASURE `measure`. `was_dissuaded` is kept only on VICTIMISED_AFTER_WARNING.
+    The event is addressed either to a task (`task_id`) or to the warning the ops system received
+    (`alert_ref` = {source, source_alert_id}; in CSV the columns `alert_ref.source` and
+    `alert_ref.source_alert_id`), not both. DISPATCHED needs `assignee`, VERIFIED `verify_method`
+    (alias `method`), FEEDBACK `outcome` and PROTECTIVE_MEASURE `measure`. `was_dissuaded` is kept only
+    on VICTIMISED_AFTER_WARNING.
 
     Returns:
-        Accepted with the TaskEvent dict, keyed by task_id, with a deterministic event_id; or Rejected.
+        Accepted with the TaskEvent dict and a deterministic event_id, keyed by task_id (or, addressed by
+        warning, by alert key with an empty task_id: the resolver fills it in); or Rejected.
     """
     if (rejected := not_a_mapping(record)) is not None:
         return rejected
     errors = Errors()
     limits = context.limits
-    task_id = get(record, "task_id", errors, context.ident, required=True)
+    task_id = get(record, "task_id", errors, context.ident)
+    alert_ref = _alert_ref(record, errors, context)
+    _one_address(record, task_id, alert_ref, errors)
     event_type = get(record, "type", errors, _EVENT_TYPE, required=True)
     occurred_at = timestamp_field(
         record, "occurred_at", errors, (now_ms, limits.max_age_ms, limits.future_skew_ms)
     )
     event: dict[str, object] = {
-        "task_id": task_id,
+        "task_id": task_id or "",
         "type": event_type,
         "occurred_at": occurred_at,
         "ingested_at": now_ms,
@@ -257,11 +260,57 @@ def validate_task_event(record: Mapping[str, object], context: IngestContext, no
     if event_type != "VICTIMISED_AFTER_WARNING":
         event["was_dissuaded"] = None
     event["extras"] = collect_extras(record, EVENT_FIELDS, errors, limits)
-    if errors or task_id is None or event_type is None or occurred_at is None:
+    event["alert_ref"] = alert_ref
+    if errors or event_type is None or occurred_at is None:
         return Rejected(tuple(errors))
+    address = task_id or alert_key_of(alert_ref or {})
     detail = event.get(STEP_DETAIL_FIELD.get(event_type, ""))
-    the_id = event_id(task_id, event_type, occurred_at, detail if isinstance(detail, str) else "")
-    return Accepted({"event_id": the_id, **event}, key=task_id, dedup_key=the_id)
+    the_id = event_id(address, event_type, occurred_at, detail if isinstance(detail, str) else "")
+    return Accepted({"event_id": the_id, **event}, key=address, dedup_key=the_id)
+
+
+def _alert_ref(
+    record: Mapping[str, object], errors: Errors, context: IngestContext
+) -> dict[str, object] | None:
+    """The warning an event is addressed to: `alert_ref` as an object, or the two CSV columns."""
+    value = record.get("alert_ref")
+    if value is None and not any(_present(record.get(column)) for column in ALERT_REF_COLUMNS):
+        return None
+    if value is None:
+        fields: Mapping[str, object] = {
+            "source": record.get(ALERT_REF_COLUMNS[0]),
+            "source_alert_id": record.get(ALERT_REF_COLUMNS[1]),
+        }
+    elif isinstance(value, Mapping):
+        fields = value
+        if set(value) - {"source", "source_alert_id"}:
+            errors.add("alert_ref", Reason.BAD_VALUE, "holds only source and source_alert_id")
+    else:
+        errors.add("alert_ref", Reason.BAD_TYPE, "must be an object {source, source_alert_id}")
+        return None
+    source = get(fields, "source", errors, _SOURCE, required=True, label="alert_ref.source")
+    alert_id = get(
+        fields, "source_alert_id", errors, context.ident, required=True, label="alert_ref.source_alert_id"
+    )
+    if source is None or alert_id is None:
+        return None
+    return {"source": source, "source_alert_id": alert_id}
+
+
+def _one_address(
+    record: Mapping[str, object], task_id: str | None, alert_ref: dict[str, object] | None, errors: Errors
+) -> None:
+    """An event names its task or its warning, exactly one of them."""
+    ref_given = _present(record.get("alert_ref")) or any(_present(record.get(c)) for c in ALERT_REF_COLUMNS)
+    task_given = _present(record.get("task_id"))
+    if task_given and ref_given:
+        errors.add("alert_ref", Reason.CONFLICTING_FIELDS, "give task_id or alert_ref, not both")
+    elif not task_given and not ref_given:
+        errors.add("task_id", Reason.MISSING_FIELD, "task_id or alert_ref is required")
+
+
+def _present(value: object) -> bool:
+    return value is not None and not (isinstance(value, str) and not value.strip())
 
 
 def _event_details(
@@ -298,13 +347,3 @@ def parse_staff_code(value: object, max_chars: int) -> str:
 
 def _field_or_alias(record: Mapping[str, object], field: str, alias: str) -> str:
     return alias if alias in record and field not in record else field
-
-
-def event_id(task_id: str, event_type: str, occurred_at_ms: int, detail: str) -> str:
-    """The deterministic TaskEvent id, so that a re-delivered event gets the same id.
-
-    The first 32 hex characters of sha256 over the UTF-8 of task_id, type, occurred_at (decimal epoch
-    ms) and the step detail (assignee, verify_method, outcome or measure; else empty), joined by U+001F.
-    """
-    material = "\x1f".join((task_id, event_type, str(occurred_at_ms), detail))
-    return hashlib.sha256(material.encode()).hexdigest()[:32]

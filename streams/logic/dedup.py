@@ -8,6 +8,12 @@ Crash safety: a warning's first Kafka position is remembered with its alert key.
 (same partition and offset) is processed again after a restart, the current task is re-emitted
 instead of being dropped as a duplicate, because the first emission may have been lost with the crash.
 Downstream consumers keep the highest task version, so a re-emission is harmless.
+
+Every warning also gets a verdict (`AlertVerdict`, published to `alerts.index` keyed by alert key): the
+task it belongs to, the outcome and its position in `alerts.raw`. A duplicate's verdict names the task
+of the warning's first delivery, never the person's current task: a re-delivered instruction is still
+about the task it opened or joined, even when that task has closed and a newer one is open. A replay
+repeats the first verdict exactly (outcome and decision time are kept with the alert key).
 """
 
 from __future__ import annotations
@@ -61,7 +67,9 @@ class PersonState:
     """Everything the dedup stage knows about one person (a JSON-able dict in the table).
 
     Attributes:
-        seen: alert key -> [task_id, partition, offset, issued_at], within the duplicate retention.
+        seen: alert key -> [task_id, partition, offset, issued_at, outcome, decided_at] of its first
+            delivery, within the duplicate retention (entries written before verdicts existed have
+            only the first four).
         open_task: the Task record last emitted for the person's open task, if any.
         warnings: issued_at of each distinct warning within the prior-warnings lookback.
         cases: case id -> [case_at, loss_fen, fraud_type] of the person's own victim records.
@@ -95,11 +103,13 @@ class PersonState:
 
 @dataclass(frozen=True)
 class AlertDecision:
-    """The result of one warning: its outcome, the task it belongs to, and the task version to emit."""
+    """The result of one warning: its outcome, the task it belongs to, the task version to emit, and the
+    verdict to publish on `alerts.index`."""
 
     outcome: Outcome
     task_id: str
     emit: dict[str, Any] | None
+    verdict: dict[str, Any]
 
 
 def state_key(alert: dict[str, Any]) -> str:
@@ -127,7 +137,9 @@ def higher_level(first: str, second: str) -> str:
     return first if rank.get(first, -1) >= rank.get(second, -1) else second
 
 
-def on_alert(state: PersonState, alert: dict[str, Any], at: Position, config: DedupConfig) -> AlertDecision:
+def on_alert(
+    state: PersonState, alert: dict[str, Any], at: Position, config: DedupConfig, decided_at: int = 0
+) -> AlertDecision:
     """Apply one warning to its person's state (mutated in place).
 
     Args:
@@ -135,12 +147,13 @@ def on_alert(state: PersonState, alert: dict[str, Any], at: Position, config: De
         alert: a RawAlert record.
         at: the warning's Kafka position, to tell a replay after a crash from a re-delivery.
         config: the windows.
+        decided_at: wall-clock ms of the decision, stamped on the verdict (kept for a replay).
     """
     now = int(alert["issued_at"])
     _prune(state, now, config)
     seen = state.seen.get(alert["alert_key"])
     if seen is not None:
-        return _repeat(state, seen, at)
+        return _repeat(state, alert, seen, at, decided_at)
     open_task = state.open_task
     mergeable = open_task is not None and open_task["status"] == "OPEN" and alert.get("person_key")
     if mergeable and open_task is not None and _within_window(open_task, now, config):
@@ -150,18 +163,60 @@ def on_alert(state: PersonState, alert: dict[str, Any], at: Position, config: De
         task = _new_task(state, alert, now, config)
         outcome = Outcome.NEW
     state.open_task = task
-    state.seen[alert["alert_key"]] = [task["task_id"], at.partition, at.offset, now]
+    state.seen[alert["alert_key"]] = [
+        task["task_id"],
+        at.partition,
+        at.offset,
+        now,
+        outcome.value,
+        decided_at,
+    ]
     state.warnings.append(now)
     _note_warning(state, task, now)
-    return AlertDecision(outcome, task["task_id"], task)
+    verdict = verdict_record(alert, task["task_id"], outcome, at, decided_at)
+    return AlertDecision(outcome, task["task_id"], task, verdict)
 
 
-def _repeat(state: PersonState, seen: list[Any], at: Position) -> AlertDecision:
+def _repeat(
+    state: PersonState, alert: dict[str, Any], seen: list[Any], at: Position, decided_at: int
+) -> AlertDecision:
     task_id, partition, offset = seen[0], seen[1], seen[2]
     if (partition, offset) != (at.partition, at.offset):
-        return AlertDecision(Outcome.DUPLICATE, task_id, None)
+        # A re-delivery: it belongs to the first delivery's task, whatever the person's task is now.
+        verdict = verdict_record(alert, task_id, Outcome.DUPLICATE, at, decided_at)
+        return AlertDecision(Outcome.DUPLICATE, task_id, None, verdict)
     task = state.open_task if state.open_task and state.open_task["task_id"] == task_id else None
-    return AlertDecision(Outcome.REPLAYED, task_id, task)
+    # The same delivery processed again after a restart: repeat its first verdict exactly.
+    first_outcome = Outcome(seen[4]) if len(seen) > 4 else Outcome.NEW
+    first_decided_at = int(seen[5]) if len(seen) > 5 else decided_at
+    verdict = verdict_record(alert, task_id, first_outcome, at, first_decided_at)
+    return AlertDecision(Outcome.REPLAYED, task_id, task, verdict)
+
+
+def verdict_record(
+    alert: dict[str, Any], task_id: str, outcome: Outcome, at: Position, decided_at: int
+) -> dict[str, Any]:
+    """The AlertVerdict of one delivery of a warning (published to `alerts.index`, keyed by alert key).
+
+    Args:
+        alert: the RawAlert.
+        task_id: the task the warning belongs to.
+        outcome: NEW, MERGED or DUPLICATE (a replay repeats the first delivery's outcome).
+        at: the delivery's position in `alerts.raw`.
+        decided_at: wall-clock ms of the decision.
+    """
+    if outcome is Outcome.REPLAYED:
+        raise ValueError("a replay publishes its first delivery's outcome, not 'replayed'")
+    return {
+        "alert_key": alert["alert_key"],
+        "source": alert["source"],
+        "source_alert_id": alert["source_alert_id"],
+        "task_id": task_id,
+        "outcome": outcome.value.upper(),
+        "decided_at": decided_at,
+        "raw_partition": at.partition,
+        "raw_offset": at.offset,
+    }
 
 
 def _within_window(task: dict[str, Any], now: int, config: DedupConfig) -> bool:

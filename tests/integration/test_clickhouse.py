@@ -18,14 +18,15 @@ from zoneinfo import ZoneInfo
 import pytest
 from clickhouse_connect.driver.client import Client
 
-from streams.db import rows
+from streams.codec import HEADER_BYTES, default_codec
+from streams.db import avro_blocks, rows
 from streams.db.client import connect
-from streams.db.errors import ClickHouseError, MigrationError
-from streams.db.insert import batch_token, insert_rows
+from streams.db.errors import ClickHouseError, MigrationError, RefusedBlock
+from streams.db.insert import batch_token, insert_avro, insert_rows
 from streams.db.migrate import Migration, load_migrations, migrate
 from streams.settings import Settings, load_settings
 from tests.integration.cli import riskalert
-from tests.support import sla_event_record, task_record
+from tests.support import alert_record, sla_event_record, task_event_record, task_record
 
 CHINA = ZoneInfo("Asia/Shanghai")
 # Fixed dates, so the expected figures are fixed; the KPI databases keep rows for 20 years.
@@ -415,3 +416,120 @@ def test_a_held_chdb_path_is_a_clear_error(
     assert result.returncode == 1
     assert "chDB lets one process own a data path" in " ".join(result.stderr.split())
     assert "Traceback" not in result.stderr
+
+
+# --- Avro insert blocks (the sink's fast path) -------------------------------------------------------
+
+
+def _varied_records() -> dict[str, list[dict[str, Any]]]:
+    """Records of every sink input type, with every optional field both set and unset."""
+    start = at("2025-03-01 09:00")
+    feedback = {
+        "source_system": "JZZ",
+        "assignee": "officer-17",
+        "assignee_type": "GRID_WORKER",
+        "verify_method": "FACE_TO_FACE",
+        "verify_result": "confirmed risk",
+        "outcome": "DISSUADED",
+        "amount_protected_fen": 5_000_000,
+        "amount_lost_fen": 0,
+        "measure": "RESTRICT_PAYMENT",
+        "was_dissuaded": True,
+        "note": "劝阻成功, 已见面",
+        "extras": {"cycle": "2", "平台": "金钟罩"},
+    }
+    return {
+        "RawAlert": [
+            alert_record(1, start),
+            alert_record(2, start + 1, suspect_account_hash="ab" * 32, channel=None, masked_phone=None),
+            alert_record(3, start + 2, person_key=None, person_key_kind="NONE", extras={"k": "值"}),
+        ],
+        "Task": [
+            task_record("T1", start),
+            task_record(
+                "T2",
+                start,
+                version=3,
+                status="CLOSED",
+                closed_at=start + 60_000,
+                last_case_at=start - 86_400_000,
+                prior_victim=True,
+                prior_fraud_types=["ROMANCE", "FAKE_LOAN"],
+                sources=["JZZ", "MPS_FUND"],
+                masked_phone="138****5678",
+            ),
+        ],
+        "TaskEvent": [
+            task_event_record("T1", 0, "RECEIVED", start),
+            task_event_record("T1", 1, "FEEDBACK", start + 5, **feedback),
+        ],
+        "SlaEvent": [
+            sla_event_record("T1", "RECEPTION", "MET", start),
+            sla_event_record(
+                "T1",
+                "FEEDBACK",
+                "MET_LATE",
+                start,
+                cycle=2,
+                completed_at=start + 9,
+                implied=True,
+                overdue_by_ms=9,
+            ),
+        ],
+        "VictimRecord": [
+            {
+                "case_id": "C1",
+                "person_key": "f" * 64,
+                "relative_keys": ["e" * 64, "d" * 64],
+                "case_at": start,
+                "loss_fen": 123_456,
+                "fraud_type": "ROMANCE",
+                "station_code": None,
+                "ingested_at": start + 1,
+            }
+        ],
+    }
+
+
+def test_avro_blocks_land_the_same_rows_as_decoded_inserts(open_database: OpenDatabase) -> None:
+    """The sink hands ClickHouse the bodies it read as an Avro block; the rows must be exactly those of
+    the Python-decoded path, for every table and every optional field set or not."""
+    codec = default_codec()
+    by_avro, by_rows = open_database(), open_database()
+    for record_type, records in _varied_records().items():
+        values = [codec.encode(record_type, record) for record in records]
+        offsets = list(range(100, 100 + len(values)))
+        bodies = [value[HEADER_BYTES:] for value in values]
+        schema = codec.current_schema(record_type)
+        if record_type == "RawAlert":
+            table, columns = rows.ALERTS, rows.ALERT_COLUMNS
+            block = avro_blocks.alerts_block(schema, "p.alerts.raw", 4, offsets, bodies)
+            decoded = [
+                rows.alert_row(codec.decode(v)[1], rows.KafkaPosition("p.alerts.raw", 4, o))
+                for o, v in zip(offsets, values, strict=True)
+            ]
+        else:
+            spec = rows.BY_RECORD_TYPE[record_type]
+            table, columns = spec.table, spec.columns
+            block = avro_blocks.container(schema, bodies)
+            decoded = [spec.row(codec.decode(v)[1]) for v in values]
+        insert_avro(by_avro, table, columns, block, f"{table}:0:100-199")
+        insert_avro(by_avro, table, columns, block, f"{table}:0:100-199")  # a replay adds nothing
+        insert_rows(by_rows, table, columns, decoded, f"{table}:0:100-199")
+        query = f"SELECT * FROM {table} ORDER BY tuple(*)"
+        landed = by_avro.query(query).result_rows
+        assert len(landed) == len(records), table
+        assert landed == by_rows.query(query).result_rows, table
+
+
+def test_a_block_clickhouse_cannot_read_is_refused_not_retried(open_database: OpenDatabase) -> None:
+    codec = default_codec()
+    client = open_database()
+    good = codec.encode("TaskEvent", task_event_record("T1", 0, "RECEIVED", at("2025-03-01 09:00")))
+    corrupt = good[:HEADER_BYTES] + b"\xff\xff\xff\xff\xff\xff\xff\xff\xff\x01" + good[HEADER_BYTES + 10 :]
+    block = avro_blocks.container(
+        codec.current_schema("TaskEvent"), [good[HEADER_BYTES:], corrupt[HEADER_BYTES:]]
+    )
+    with pytest.raises(RefusedBlock, match=r"Avro insert into task_events \(batch e:0:0-1\) failed"):
+        insert_avro(client, rows.TASK_EVENTS, rows.TASK_EVENT_COLUMNS, block, "e:0:0-1")
+    assert client.query("SELECT count() FROM task_events").result_rows == [(0,)]

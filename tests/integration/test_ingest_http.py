@@ -138,3 +138,30 @@ def test_task_events_route(isolated: Settings) -> None:
     (produced,) = read_all(isolated, isolated.topic("tasks.events"))
     assert produced.key == b"t-42"
     assert produced.record["assignee"] == "P-0420"
+
+
+def test_events_reported_against_a_warning_route(isolated: Settings) -> None:
+    async def scenario(client: TestClient[Any, Any]) -> None:
+        event = {"type": "RECEIVED", "occurred_at": iso_ago(1)}
+        accepted = await client.post("/v1/alerts/JZZ/JZZ-77821/events", json=[event, event], headers=AUTH)
+        assert accepted.status == 202
+        assert len(set((await accepted.json())["ids"])) == 1  # the same event twice: one id
+        with_task = await client.post(
+            "/v1/alerts/JZZ/JZZ-77821/events", json={**event, "task_id": "t-42"}, headers=AUTH
+        )
+        assert with_task.status == 400
+        other_ref = {"source": "JZZ", "source_alert_id": "JZZ-1"}
+        mismatch = await client.post(
+            "/v1/alerts/JZZ/JZZ-77821/events", json={**event, "alert_ref": other_ref}, headers=AUTH
+        )
+        assert mismatch.status == 400
+        bad_source = await client.post("/v1/alerts/NOPE/X-1/events", json=event, headers=AUTH)
+        assert bad_source.status == 422
+        assert (await bad_source.json())["errors"][0]["field"] == "alert_ref.source"
+
+    _with_client(isolated, scenario)
+    produced = read_all(isolated, isolated.topic("tasks.events.by_ref"))
+    assert [read.key for read in produced] == [b"JZZ:JZZ-77821"] * 2
+    assert produced[0].record["alert_ref"] == {"source": "JZZ", "source_alert_id": "JZZ-77821"}
+    assert produced[0].record["task_id"] == ""
+    assert read_all(isolated, isolated.topic("tasks.events")) == []

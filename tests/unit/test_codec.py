@@ -94,6 +94,7 @@ RECORDS = {
         "was_dissuaded": None,
         "note": "劝阻成功",
         "extras": {},
+        "alert_ref": None,
     },
     "SlaEvent": {
         "event_id": "T-7f3a:DISPATCH:1:MET_LATE",
@@ -148,6 +149,27 @@ RECORDS = {
         "due_at": 1_709_251_200_000,
         "sent_at": 1_709_251_200_500,
     },
+    "AlertVerdict": {
+        "alert_key": "JZZ:JZZ-20240301-0001",
+        "source": "JZZ",
+        "source_alert_id": "JZZ-20240301-0001",
+        "task_id": "T0123456789abcdef0123456",
+        "outcome": "MERGED",
+        "decided_at": 1_709_251_200_900,
+        "raw_partition": 3,
+        "raw_offset": 42,
+    },
+    "ResolverTick": {
+        "alert_key": "JZZ:JZZ-20240301-0001",
+        "due_at": 1_709_251_200_000,
+        "sent_at": 1_709_251_200_500,
+    },
+}
+# A task event addressed by warning, as it sits on tasks.events.by_ref (the union's record branch).
+TASK_EVENT_BY_REF = {
+    **RECORDS["TaskEvent"],
+    "task_id": "",
+    "alert_ref": {"source": "JZZ", "source_alert_id": "JZZ-20240301-0001"},
 }
 # Computed once from RECORDS and pasted: any change to a schema's wire shape or to the id scheme fails here.
 EXPECTED_HEX = {
@@ -166,8 +188,8 @@ EXPECTED_HEX = {
         "0800010280be9201028090ccbdaf620004021000"
     ),
     "TaskEvent": (
-        "0039833bf74030663066306630663066306630663066306630663066306630663066306630660c542d376633610680e4"
-        "ddf5be63f4e7ddf5be6302064a5a5a0000000002000280ade204020000000218e58a9de998bbe68890e58a9f00"
+        "003458fb2f4030663066306630663066306630663066306630663066306630663066306630660c542d376633610680e4"
+        "ddf5be63f4e7ddf5be6302064a5a5a0000000002000280ade204020000000218e58a9de998bbe68890e58a9f0000"
     ),
     "SlaEvent": (
         "00715d25c734542d376633613a44495350415443483a313a4d45545f4c4154450c542d37663361020208c08c92f5be63"
@@ -190,7 +212,18 @@ EXPECTED_HEX = {
         "0212444953535541444544028090fcf4be63"
     ),
     "SlaTick": "0075dbccfe305430313233343536373839616263646566303132333435368090fcf4be63e897fcf4be63",
+    "AlertVerdict": (
+        "00230608d22a4a5a5a3a4a5a5a2d32303234303330312d3030303102224a5a5a2d32303234303330312d303030313054"
+        "303132333435363738396162636465663031323334353602889efcf4be630654"
+    ),
+    "ResolverTick": ("006cec41dd2a4a5a5a3a4a5a5a2d32303234303330312d303030318090fcf4be63e897fcf4be63"),
 }
+# task_id "" (00), and after extras the union's record branch (02): source JZZ (02), the id (22 = 17 chars).
+TASK_EVENT_BY_REF_HEX = (
+    "003458fb2f403066306630663066306630663066306630663066306630663066306630663066000680e4ddf5be63f4e7"
+    "ddf5be6302064a5a5a0000000002000280ade204020000000218e58a9de998bbe68890e58a9f000202224a5a5a2d3230"
+    "3234303330312d30303031"
+)
 POSITION = {"topic": "alerts.raw", "partition": 3, "offset": 42}
 WHERE = "topic alerts.raw partition 3 offset 42"
 
@@ -210,6 +243,11 @@ def schema_json(record_type: str) -> dict[str, Any]:
 @pytest.mark.parametrize("record_type", sorted(RECORDS))
 def test_each_record_type_encodes_to_its_committed_bytes(codec: AvroCodec, record_type: str) -> None:
     assert codec.encode(record_type, RECORDS[record_type]).hex() == "".join(EXPECTED_HEX[record_type])
+
+
+def test_a_task_event_by_alert_ref_encodes_to_its_committed_bytes_and_back(codec: AvroCodec) -> None:
+    assert codec.encode("TaskEvent", TASK_EVENT_BY_REF).hex() == TASK_EVENT_BY_REF_HEX
+    assert codec.decode(bytes.fromhex(TASK_EVENT_BY_REF_HEX)) == ("TaskEvent", TASK_EVENT_BY_REF)
 
 
 @pytest.mark.parametrize("record_type", sorted(RECORDS))
@@ -300,7 +338,8 @@ def test_a_missing_required_field_is_named(codec: AvroCodec) -> None:
 
 def test_unknown_record_types_and_non_mappings_are_refused(codec: AvroCodec) -> None:
     with pytest.raises(
-        EncodeError, match="unknown record type 'Alert'; known: DeadLetter, PersonFact, RawAlert"
+        EncodeError,
+        match="unknown record type 'Alert'; known: AlertVerdict, DeadLetter, PersonFact, RawAlert",
     ):
         codec.encode("Alert", {})
     with pytest.raises(EncodeError, match="expected a mapping of fields, got list"):
@@ -505,6 +544,8 @@ def test_faust_codecs_are_registered_by_name_and_round_trip(codec: AvroCodec) ->
         "avro-dead-letter",
         "avro-person-fact",
         "avro-sla-tick",
+        "avro-alert-verdict",
+        "avro-resolver-tick",
     }
     for codec_class in FAUST_CODECS:
         record = RECORDS[codec_class.record_type]

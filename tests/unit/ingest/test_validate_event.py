@@ -29,6 +29,7 @@ TASK_EVENT_FIELDS = [
     "was_dissuaded",
     "note",
     "extras",
+    "alert_ref",
 ]
 OCCURRED_AT_MS = NOW_MS - 120_000
 
@@ -77,6 +78,7 @@ def test_a_dispatch_becomes_the_contract_record() -> None:
         "was_dissuaded": None,
         "note": None,
         "extras": {},
+        "alert_ref": None,
     }
     assert list(record) == TASK_EVENT_FIELDS
 
@@ -167,3 +169,92 @@ def test_bad_events_are_rejected(changes: dict[str, object], errors: list[tuple[
 @pytest.mark.parametrize("assignee", ["13812345678", ID_NUMBER, "officer 1"])
 def test_an_assignee_is_a_staff_code_not_a_citizen_identifier(assignee: str) -> None:
     assert rejection(event("DISPATCHED", assignee=assignee)) == [("assignee", "bad_value")]
+
+
+# --- Events addressed by warning (alert_ref) ---------------------------------------------------------
+
+REF = {"source": "MPS_FUND", "source_alert_id": "MPS-20240601-0001"}
+
+
+def by_ref(event_type: str, **fields: object) -> dict[str, object]:
+    record = event(event_type, **{"alert_ref": dict(REF), **fields})
+    del record["task_id"]
+    return record
+
+
+def test_an_event_by_alert_ref_is_keyed_by_alert_key_with_an_empty_task_id() -> None:
+    result = validate_task_event(by_ref("RECEIVED"), CONTEXT, NOW_MS)
+    assert isinstance(result, Accepted), result
+    assert result.key == "MPS_FUND:MPS-20240601-0001"
+    assert result.record["task_id"] == ""
+    assert result.record["alert_ref"] == REF
+    # Until the resolver knows the task, the id is addressed by the alert key (same rule).
+    assert result.record["event_id"] == event_id("MPS_FUND:MPS-20240601-0001", "RECEIVED", OCCURRED_AT_MS, "")
+    assert list(result.record) == TASK_EVENT_FIELDS
+
+
+def test_an_event_by_task_id_has_no_alert_ref() -> None:
+    assert accepted(event("RECEIVED"))["alert_ref"] is None
+
+
+def test_alert_ref_source_takes_the_alert_vocabulary() -> None:
+    ref = {"source": "金钟罩", "source_alert_id": " JZZ-77821 "}
+    result = validate_task_event(by_ref("RECEIVED", alert_ref=ref), CONTEXT, NOW_MS)
+    assert isinstance(result, Accepted), result
+    assert result.record["alert_ref"] == {"source": "JZZ", "source_alert_id": "JZZ-77821"}
+    assert result.key == "JZZ:JZZ-77821"  # the dedup stage's alert key, so the two meet
+
+
+def test_alert_ref_from_the_two_csv_columns() -> None:
+    record = {
+        "alert_ref.source": "jzz",
+        "alert_ref.source_alert_id": "JZZ-77821",
+        "type": "RECEIVED",
+        "occurred_at": str(OCCURRED_AT_MS),
+    }
+    result = validate_task_event(record, CONTEXT, NOW_MS)
+    assert isinstance(result, Accepted), result
+    assert result.record["alert_ref"] == {"source": "JZZ", "source_alert_id": "JZZ-77821"}
+    assert result.record["extras"] == {}
+
+
+@pytest.mark.parametrize(
+    ("record", "errors"),
+    [
+        ({"type": "RECEIVED", "occurred_at": OCCURRED_AT_MS}, [("task_id", "missing_field")]),
+        (
+            {**event("RECEIVED"), "alert_ref": dict(REF)},
+            [("alert_ref", "conflicting_fields")],
+        ),
+        (
+            by_ref("RECEIVED", alert_ref="MPS_FUND:MPS-1"),
+            [("alert_ref", "bad_type")],
+        ),
+        (
+            by_ref("RECEIVED", alert_ref={"source": "NOPE", "source_alert_id": "x"}),
+            [("alert_ref.source", "bad_enum")],
+        ),
+        (
+            by_ref("RECEIVED", alert_ref={"source": "JZZ"}),
+            [("alert_ref.source_alert_id", "missing_field")],
+        ),
+        (
+            by_ref("RECEIVED", alert_ref={**REF, "phone": "13812345678"}),
+            [("alert_ref", "bad_value")],
+        ),
+    ],
+    ids=["neither", "both", "not_an_object", "bad_source", "no_id", "extra_key"],
+)
+def test_an_event_needs_exactly_one_good_address(
+    record: dict[str, object], errors: list[tuple[str, str]]
+) -> None:
+    assert rejection(record) == errors
+
+
+def test_the_same_event_by_task_and_by_ref_gets_one_id_once_resolved() -> None:
+    from streams.logic.resolver import resolved
+
+    by_task = accepted(event("FEEDBACK", task_id="T0123", outcome="DISSUADED"))
+    result = validate_task_event(by_ref("FEEDBACK", outcome="劝阻成功"), CONTEXT, NOW_MS)
+    assert isinstance(result, Accepted)
+    assert resolved(result.record, "T0123")["event_id"] == by_task["event_id"]

@@ -314,3 +314,53 @@ def test_matches_the_reference_model_over_several_days(batch: list[tuple[int, in
     batch = [firsts.setdefault(item[0], item) for item in batch]  # re-deliveries repeat the first copy
     got = [(t["alert_keys"], t["level"], t["amount_at_risk_fen"]) for t in _run(batch)]
     assert got == _reference(batch)
+
+
+# --- Verdicts (alerts.index) -----------------------------------------------------------------------
+
+
+def test_every_delivery_gets_a_verdict_naming_its_task_outcome_and_position() -> None:
+    state = PersonState()
+    first = on_alert(state, alert(1), at(10, partition=2), CONFIG, decided_at=T0 + 5)
+    merged = on_alert(state, alert(2, minutes=5), at(11, partition=2), CONFIG, decided_at=T0 + 6)
+    again = on_alert(state, alert(1), at(12, partition=2), CONFIG, decided_at=T0 + 7)
+    assert first.verdict == {
+        "alert_key": "JZZ:1",
+        "source": "JZZ",
+        "source_alert_id": "1",
+        "task_id": first.task_id,
+        "outcome": "NEW",
+        "decided_at": T0 + 5,
+        "raw_partition": 2,
+        "raw_offset": 10,
+    }
+    assert (merged.verdict["outcome"], merged.verdict["task_id"]) == ("MERGED", first.task_id)
+    assert again.outcome is Outcome.DUPLICATE
+    assert (again.verdict["outcome"], again.verdict["task_id"], again.verdict["raw_offset"]) == (
+        "DUPLICATE",
+        first.task_id,
+        12,
+    )
+
+
+def test_a_replayed_delivery_repeats_its_first_verdict_exactly() -> None:
+    state = PersonState()
+    on_alert(state, alert(1), at(10), CONFIG, decided_at=T0 + 5)
+    merged = on_alert(state, alert(2, minutes=5), at(11), CONFIG, decided_at=T0 + 6)
+    replay = on_alert(state, alert(2, minutes=5), at(11), CONFIG, decided_at=T0 + 999)
+    assert replay.outcome is Outcome.REPLAYED
+    assert replay.verdict == merged.verdict
+
+
+def test_a_duplicate_after_closure_stays_with_the_first_task_not_the_new_one() -> None:
+    state = PersonState()
+    first = on_alert(state, alert(1), at(0), CONFIG)
+    closure = {"kind": "CLOSED", "person_key": "p1", "task_id": first.task_id, "at": T0 + 60_000}
+    closure |= {"victim_key": None, "case_id": None, "outcome": None}
+    on_task_fact(state, closure)
+    second = on_alert(state, alert(2, minutes=10), at(1), CONFIG)
+    assert second.outcome is Outcome.NEW
+    assert second.task_id != first.task_id
+    redelivered = on_alert(state, alert(1), at(2), CONFIG)
+    assert redelivered.outcome is Outcome.DUPLICATE
+    assert redelivered.verdict["task_id"] == first.task_id
