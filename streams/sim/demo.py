@@ -37,7 +37,7 @@ from streams.sim.generate import RUN_OUT_MARGIN_SECONDS, simulate
 from streams.sim.measure import Comparison, compare, measure, sink_lag
 from streams.sim.model import CHINA, SimConfig, default_start
 from streams.sim.output import EXPECTED, write_simulation
-from streams.sim.processes import DemoError, WorkerProcess, environment, metric
+from streams.sim.processes import DemoError, WorkerProcess, environment, free_port, metric
 from streams.sim.topics import create_changelogs, delete_old_demo_topics
 from streams.sim.truth import SLA_KINDS
 
@@ -200,10 +200,25 @@ def _start_workers(
         mode = {"RISKALERT_SLA_ALLOWED_LATENESS_SECONDS": str(lateness)}
     stream = WorkerProcess(
         "stream worker",
-        ["--clock", "live" if options.live else "event"],
+        ["--clock", "live" if options.live else "event", "--stages", "dedup,sla,pager"],
         environment({**common, "RISKALERT_WORKER_DATA_DIR": str(home / "worker"), **mode}),
         home / "logs" / "worker.log",
         settings.metrics_port,
+    )
+    # The resolver in a process of its own, as operations.md advises next to an event-clock SLA stage.
+    resolver_port = free_port()
+    resolver = WorkerProcess(
+        "resolver worker",
+        ["--stages", "resolver"],
+        environment(
+            {
+                **common,
+                "RISKALERT_WORKER_DATA_DIR": str(home / "resolver"),
+                "RISKALERT_METRICS_PORT": str(resolver_port),
+            }
+        ),
+        home / "logs" / "resolver.log",
+        resolver_port,
     )
     sink = WorkerProcess(
         "sink worker",
@@ -214,11 +229,12 @@ def _start_workers(
         home / "logs" / "sink.log",
         settings.sink_metrics_port,
     )
-    workers = {"stream": stream, "sink": sink}
+    workers = {"stream": stream, "resolver": resolver, "sink": sink}
     try:
         for worker in workers.values():
             worker.start()
         stream.wait_ready(120, log_line="Worker ready")
+        resolver.wait_ready(120, log_line="Worker ready")
         sink.wait_ready(120)
     except BaseException:
         for worker in workers.values():
@@ -226,7 +242,7 @@ def _start_workers(
         raise
     step(
         f"workers ready: {'live' if options.live else 'replay'} on :{settings.metrics_port}, "
-        f"sink on :{settings.sink_metrics_port}"
+        f"resolver on :{resolver_port}, sink on :{settings.sink_metrics_port}"
     )
     return workers
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -124,6 +125,13 @@ def metric(samples: Mapping[str, float], name: str, **labels: str) -> float:
         for series, value in samples.items()
         if series.startswith(name + "{") and all(label in series for label in wanted)
     )
+
+
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 right now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
 
 
 def environment(overrides: Mapping[str, str]) -> dict[str, str]:

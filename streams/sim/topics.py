@@ -23,7 +23,9 @@ def create_changelogs(settings: Settings) -> int:
 
     from streams.app import create_app
 
-    tables = create_app(settings).app.tables.values()
+    # Every stage the demo runs, across its worker processes.
+    every_stage = settings.model_copy(update={"worker_stages": ["dedup", "resolver", "sla", "pager"]})
+    tables = create_app(every_stage).app.tables.values()
     topics = [
         NewTopic(
             table.changelog_topic_name,
@@ -40,6 +42,7 @@ def create_changelogs(settings: Settings) -> int:
 
 
 def delete_old_demo_topics(settings: Settings) -> int:
+    """Delete the topics of earlier demo runs (prefix `demo-<UTC time>.`); returns how many."""
     admin = AdminClient(settings.kafka_client_config())
     old = [name for name in admin.list_topics(timeout=30).topics if DEMO_PREFIX.match(name)]
     if old:
