@@ -1,14 +1,14 @@
 """`riskalert demo`: a simulated day through the whole pipeline, checked against its ground truth.
 
 Steps: simulate (or reuse) a day; start the local stack; create a fresh, prefixed topic set; migrate
-a fresh chDB store; start the stream worker in event-time replay (`--clock event`) and the sink
-worker; load the victim history, then stream the day through ingest, accelerated, with a live view
+a fresh chDB store; start the stream worker in event-time replay (`--clock event`), the resolver
+worker and the sink worker; load the victim history, then stream the day through ingest, accelerated, with a live view
 from the workers' /metrics; wait until the workers have caught up; stop them; print the KPI report
 and the measured figures against expected.json. A mismatch is an error (exit status 1).
 
 Where the measured figures come from (after the workers stopped, so no refresh lag and no
-ownership question): ClickHouse, through the sink's tables in the demo's chDB store: tasks
-(distinct task ids), merged warnings (a task's alert keys beyond its first), re-deliveries (alert
+ownership question): ClickHouse, through the sink's tables in the demo's chDB store, over the
+tasks created (warnings issued) in the simulated period (`streams.sim.measure`): tasks (distinct task ids), merged warnings (a task's alert keys beyond its first), re-deliveries (alert
 rows beyond distinct alert keys), breaches per step (distinct BREACHED event ids); the dead-letter
 count is the number of records in the demo's `alerts.dlq` topic.
 
@@ -268,9 +268,7 @@ def _feed(
         f"the dedup stage did not fold the {history} victim history records",
         workers,
     )
-    console.print(
-        f"victim history: {history} records folded; streaming {days} day(s) in ~{options.seconds:.0f} s"
-    )
+    step(f"victim history: {history} records folded; streaming {days} day(s) in ~{options.seconds:.0f} s")
     speed = options.speed
     throughput = Throughput()
     with Live(console=console, refresh_per_second=4, transient=False) as live:
