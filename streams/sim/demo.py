@@ -2,15 +2,15 @@
 
 Steps: simulate (or reuse) a day; start the local stack; create a fresh, prefixed topic set; migrate
 a fresh chDB store; start the stream worker in event-time replay (`--clock event`), the resolver
-worker and the sink worker; load the victim history, then stream the day through ingest, accelerated, with a live view
-from the workers' /metrics; wait until the workers have caught up; stop them; print the KPI report
-and the measured figures against expected.json. A mismatch is an error (exit status 1).
+worker and the sink worker; load the victim history, then stream the day through ingest,
+accelerated, with a live view from the workers' /metrics; wait until the workers have caught up;
+stop them; print the KPI report and the measured figures against expected.json. A mismatch is an
+error (exit status 1).
 
-Where the measured figures come from (after the workers stopped, so no refresh lag and no
-ownership question): ClickHouse, through the sink's tables in the demo's chDB store, over the
-tasks created (warnings issued) in the simulated period (`streams.sim.measure`): tasks (distinct task ids), merged warnings (a task's alert keys beyond its first), re-deliveries (alert
-rows beyond distinct alert keys), breaches per step (distinct BREACHED event ids); the dead-letter
-count is the number of records in the demo's `alerts.dlq` topic.
+Where the measured figures come from (`streams.sim.measure`, after the workers stopped, so no
+refresh lag and no ownership question): ClickHouse, the sink's tables in the demo's chDB store,
+over the tasks created (warnings issued) in the simulated period: tasks, merged warnings,
+re-deliveries, breaches per step; and the records in the demo's `alerts.dlq` topic.
 
 Each run uses its own topic prefix (`demo-<time>.`) and wipes `<home>/demo/`; topics of earlier demo
 runs are deleted first. The stack (Kafka, Prometheus, Alertmanager) is left running.
