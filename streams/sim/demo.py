@@ -32,7 +32,7 @@ from rich.live import Live
 
 from streams.settings import Settings, load_settings
 from streams.sim.display import Throughput, live_view
-from streams.sim.feed import TAIL_SPEEDUP, Feeder
+from streams.sim.feed import TAIL_SPEEDUP, Feeder, FeedProgress
 from streams.sim.generate import RUN_OUT_MARGIN_SECONDS, simulate
 from streams.sim.measure import Comparison, compare, measure, sink_lag
 from streams.sim.model import CHINA, SimConfig, default_start
@@ -91,7 +91,7 @@ def run_demo(base: Settings, options: DemoOptions, console: Console) -> Comparis
     _stack(settings, step)
     workers = _start_workers(settings, home, step, options)
     try:
-        _feed(settings, data, expected, workers, options, console, step)
+        progress = _feed(settings, data, expected, workers, options, console, step)
         _settle(settings, expected, workers, step)
     finally:
         for worker in workers.values():
@@ -99,7 +99,10 @@ def run_demo(base: Settings, options: DemoOptions, console: Console) -> Comparis
     step(f"workers stopped; their logs are in {home / 'logs'}")
     period = _period(expected, options)
     _kpi(settings, period, console)
-    comparison = compare(expected, measure(settings, _period_end_ms(expected)))
+    # Live mode stamped the records as they were fed: the period ended when its first later warning
+    # was stamped.
+    period_end_ms = (progress.period_end_stamp_ms or time.time_ns() // 1_000_000) if options.live else None
+    comparison = compare(expected, measure(settings, period_end_ms or _period_end_ms(expected)))
     console.print(comparison.table(strict=not options.live))
     if options.live:
         console.print(
@@ -255,7 +258,7 @@ def _feed(
     options: DemoOptions,
     console: Console,
     step: Callable[[str], None],
-) -> None:
+) -> FeedProgress:
     days = int(expected["simulation"]["days"])
     start_ms = _period_end_ms(expected) - days * 86_400_000
     feeder = Feeder(settings, data)
@@ -280,6 +283,7 @@ def _feed(
 
         feeder.stream(speed, start_ms + days * 86_400_000, show, retime=options.live)
     step(f"streamed {feeder.progress.lines_done} lines ({feeder.progress.rejected} rejected at ingest)")
+    return feeder.progress
 
 
 def _settle(

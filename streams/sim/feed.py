@@ -22,7 +22,7 @@ from streams.codec import default_codec
 from streams.ingest.gateway import Gateway, Position, RecordKind, RecordProcessor, partitions_for
 from streams.producer import CheckedProducer
 from streams.settings import Settings
-from streams.sim.order import TIME_FIELD, StreamLine, stream_lines
+from streams.sim.order import TIME_FIELD, StreamLine, line_time, stream_lines
 
 MAX_PAUSE_SECONDS = 0.25
 TAIL_SPEEDUP = 10.0
@@ -37,6 +37,8 @@ class FeedProgress:
     accepted: Counter[str] = field(default_factory=Counter)
     rejected: int = 0
     simulated_ms: int = 0
+    # Live mode: when the first warning after the period was stamped (the period's end in wall time).
+    period_end_stamp_ms: int | None = None
     total_lines: int = 0
     lines_done: int = 0
 
@@ -92,7 +94,13 @@ class Feeder:
             wait = started + offset - time.monotonic()
             if wait > 0:
                 time.sleep(wait)
-            self._feed(retimed(line, time.time_ns() // 1_000_000) if retime else line)
+            if retime:
+                stamp = time.time_ns() // 1_000_000
+                after = line.kind is RecordKind.ALERT and line.at_ms >= period_end_ms
+                if after and self.progress.period_end_stamp_ms is None:
+                    self.progress.period_end_stamp_ms = stamp
+                line = retimed(line, stamp)
+            self._feed(line)
             if time.monotonic() - last_report >= PROGRESS_SECONDS:
                 last_report = time.monotonic()
                 on_progress(self.progress)
@@ -134,12 +142,13 @@ class Feeder:
 
 
 def retimed(line: StreamLine, now_ms: int) -> StreamLine:
-    """The line with its record's time field set to `now_ms` (a line that is not JSON stays as is)."""
-    try:
-        record = json.loads(line.data)
-    except ValueError:
+    """The line with its record's time field set to `now_ms`.
+
+    A line that is not JSON, or whose time does not read (a malformed line), stays as it is: it must
+    still be dead-lettered.
+    """
+    if line_time(line.data, line.kind) is None:
         return line
-    if not isinstance(record, dict) or TIME_FIELD[line.kind] not in record:
-        return line
+    record = json.loads(line.data)
     record[TIME_FIELD[line.kind]] = now_ms
     return replace(line, data=json.dumps(record, ensure_ascii=False).encode())

@@ -20,3 +20,13 @@ def test_a_record_is_stamped_with_the_feed_instant_and_keeps_its_place_in_the_st
 def test_a_line_that_is_not_json_is_fed_as_it_is() -> None:
     line = StreamLine(1, 2, 3, "events.jsonl", b'{"alert_ref": {"source": "JZ')
     assert retimed(line, 99) is line
+
+
+def test_a_malformed_time_is_not_repaired_by_the_stamp() -> None:
+    event = {
+        "alert_ref": {"source": "JZZ", "source_alert_id": "J-1"},
+        "type": "RECEIVED",
+        "occurred_at": "昨天下午",
+    }
+    line = StreamLine(1, 2, 3, "events.jsonl", json.dumps(event, ensure_ascii=False).encode())
+    assert retimed(line, 99) is line  # still dead-lettered as bad_timestamp
