@@ -1,4 +1,4 @@
-# riskalert: `make test` and (later) `make demo` are the two commands a new user needs.
+# riskalert: `make demo` and `make test` are the two commands a new user needs.
 # Everything installs itself: the venv, the Kafka jars and the Debian packages.
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
@@ -12,9 +12,11 @@ DEBS := prometheus prometheus-alertmanager kcat
 # Each Debian package's command, to tell whether it is installed.
 DEB_COMMANDS := prometheus prometheus-alertmanager promtool amtool kcat
 
-.PHONY: help setup venv debs kafka-jars dashboard-linter dashboards test test-unit lint stack-up stack-down stack-status topics clean
+.PHONY: help setup venv debs kafka-jars dashboard-linter dashboards test test-unit lint demo demo-live stack-up stack-down stack-status topics clean
 
 help:
+	@echo "make demo        install everything, stream a simulated day through the pipeline, check it against its ground truth"
+	@echo "make demo-live   the same on the wall clock with scaled-down SLA deadlines: pages fire into Alertmanager"
 	@echo "make test        install everything, start the stack, run every test, stop the stack"
 	@echo "make setup       venv (.venv), Debian packages, Kafka jars (.local/kafka/libs)"
 	@echo "make lint        ruff (lint + format check) and mypy"
@@ -63,6 +65,13 @@ dashboards: venv
 test: setup
 	$(BIN)/riskalert stack up
 	status=0; $(BIN)/pytest $(PYTEST_ARGS) || status=$$?; $(BIN)/riskalert stack down; exit $$status
+
+# The stack stays up afterwards (make stack-down stops it). DEMO_ARGS passes options, e.g. --seed 7.
+demo: setup
+	$(BIN)/riskalert demo $(DEMO_ARGS)
+
+demo-live: setup
+	$(BIN)/riskalert demo --live --seconds 300 $(DEMO_ARGS)
 
 test-unit: venv
 	$(BIN)/pytest tests/unit $(PYTEST_ARGS)
