@@ -80,6 +80,42 @@ def ensure_topics(settings: Settings, specs: Iterable[TopicSpec]) -> TopicReport
     )
 
 
+def ensure_changelogs(settings: Settings, tables: Iterable[Any]) -> list[str]:
+    """Create the missing changelog topics of a Faust app's tables (compacted); returns those created.
+
+    Faust creates a table's changelog when its worker starts, and a worker that made it itself may
+    still hold metadata without it when the first record for the table arrives: Faust then refuses the
+    record (PartitionsMismatch between the table's source topic and its changelog) and the stage
+    dead-letters it. Changelogs that exist before the worker starts are in its first metadata.
+
+    Raises:
+        TopicError: when the broker cannot be reached or refuses a creation.
+    """
+    admin = AdminClient(settings.kafka_client_config())
+    existing = _existing_topics(admin)
+    missing = [
+        NewTopic(
+            table.changelog_topic_name,
+            num_partitions=table.partitions or settings.topic_partitions,
+            replication_factor=settings.topic_replication,
+            config={"cleanup.policy": "compact"},
+        )
+        for table in tables
+        if table.changelog_topic_name not in existing
+    ]
+    if not missing:
+        return []
+    for name, future in admin.create_topics(missing, request_timeout=ADMIN_TIMEOUT_SECONDS).items():
+        try:
+            future.result()
+        except KafkaException as exc:
+            if exc.args[0].name() != "TOPIC_ALREADY_EXISTS":  # a concurrent creator won: fine
+                raise TopicError(f"topics: cannot create {name}: {exc}") from exc
+    names = [topic.topic for topic in missing]
+    _wait_for_leaders(admin, names)
+    return names
+
+
 def _existing_topics(admin: AdminClient) -> dict[str, int]:
     try:
         metadata = admin.list_topics(timeout=ADMIN_TIMEOUT_SECONDS)

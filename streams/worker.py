@@ -13,7 +13,7 @@ from clickhouse_connect.driver.client import Client
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from streams.app import app_id, create_app, runs_sink
-from streams.kafka_admin import ensure_topics
+from streams.kafka_admin import ensure_changelogs, ensure_topics
 from streams.settings import Settings
 from streams.topics import ALL_TOPICS
 
@@ -39,6 +39,8 @@ def run(settings: Settings, loglevel: str = "INFO") -> None:
         # Must come before the app creates its loop.
         mode.loop.use("uvloop")
     pipeline = create_app(settings)
+    for name in ensure_changelogs(settings, pipeline.app.tables.values()):
+        log.info("created table changelog topic %s", name)
     worker = faust.Worker(pipeline.app, loglevel=loglevel, redirect_stdouts=False, override_logging=True)
     worker.execute_from_commandline()
 

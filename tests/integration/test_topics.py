@@ -77,3 +77,27 @@ def test_drift_is_reported_and_left_alone(admin: AdminClient, prefix: str) -> No
     assert f"{drifted}: retention.ms is 1000, declared {by_name('tasks').retention_ms}" in result.stdout
     partitions, configs = _describe(admin, drifted)
     assert (partitions, configs["retention.ms"]) == (3, "1000")
+
+
+def test_table_changelogs_are_created_before_the_worker_starts(
+    settings: Settings, admin: AdminClient, prefix: str
+) -> None:
+    """Every stage's table changelog is made up front (compacted, one partition per input partition),
+    once: a worker that made one itself could refuse the first record for its table."""
+    from streams.app import create_app
+    from streams.kafka_admin import ensure_changelogs
+
+    private = settings.model_copy(
+        update={"topic_prefix": prefix, "worker_stages": ["dedup", "resolver", "sla", "pager"]}
+    )
+    tables = list(create_app(private).app.tables.values())
+    names = {table.changelog_topic_name for table in tables}
+    assert len(names) >= 4, names
+    assert all(name.startswith(prefix) for name in names), names
+
+    assert set(ensure_changelogs(private, tables)) == names
+    for name in names:
+        partitions, configs = _describe(admin, name)
+        assert partitions == private.topic_partitions, name
+        assert configs["cleanup.policy"] == "compact", name
+    assert ensure_changelogs(private, tables) == []  # a second start creates nothing
