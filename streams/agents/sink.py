@@ -431,7 +431,7 @@ class Sink:
         table, columns = TABLES[self.logical[batch.topic]]
         live = [(offset, item) for offset, item in batch.items if item is not None]
         started = time.perf_counter()
-        inserted = None
+        inserted = None if live else 0  # a batch of dead letters only inserts nothing
         if live and len({schema_id for _, (_, schema_id, _) in live}) == 1 and live[0][1][2]:
             block = self._block(batch, live)
             try:
