@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
+from faust.types import TP
+
 from streams import metrics
 from streams.errors import CodecError, DecodeError, EncodeError
 
@@ -169,6 +171,19 @@ def reason_code(exc: Exception) -> str:
 def describe(exc: Exception) -> str:
     """An exception as a one-line dead-letter error, at most 1,000 characters."""
     return f"{type(exc).__name__}: {exc}"[:1000]
+
+
+def input_position(event: Any) -> str:
+    """An input's `topic:partition:offset`, the key under which its outputs are remembered."""
+    message = event.message
+    return f"{message.topic}:{message.partition}:{message.offset}"
+
+
+def is_committed(app: Any, position: str) -> bool:
+    """Whether the worker's group committed past `topic:partition:offset` (it is never read again)."""
+    topic, partition, offset = position.rsplit(":", 2)
+    committed = committed_offset(app, TP(topic, int(partition)))
+    return committed is not None and int(offset) < committed
 
 
 def committed_offset(app: Any, tp: Any) -> int | None:

@@ -17,10 +17,15 @@ import logging
 import time
 from typing import TYPE_CHECKING, Any
 
-from faust.types import TP
-
 from streams import metrics
-from streams.agents.common import Where, committed_offset, dead_letter_at, register, send
+from streams.agents.common import (
+    Where,
+    dead_letter_at,
+    input_position,
+    is_committed,
+    register,
+    send,
+)
 from streams.logic import resolver as logic
 from streams.logic.deadlines import DeadlineIndex
 from streams.logic.event_ids import alert_key_of
@@ -133,7 +138,7 @@ class ResolverStage:
 
     async def _replayed(self, event: EventT[Any], alert_key: str, state: logic.RefState) -> bool:
         """Re-emit an input's outputs if it is processed again after a restart; True if it was."""
-        again = logic.replayed(state, _position(event))
+        again = logic.replayed(state, input_position(event))
         if again is None:
             return False
         await self._emit(again, count=False)
@@ -157,7 +162,7 @@ class ResolverStage:
             return
         if state.to_dict() != (before or logic.RefState().to_dict()):
             # Only inputs that changed the state are remembered: the others recompute the same outputs.
-            logic.remember(state, _position(event), out, self._committed)
+            logic.remember(state, input_position(event), out, self._committed)
             self.table[alert_key] = state.to_dict()
         self.index.schedule(alert_key, logic.next_check_at(state))
 
@@ -175,10 +180,7 @@ class ResolverStage:
             metrics.REF_EVENTS.labels("released").inc(out.released)
 
     def _committed(self, position: str) -> bool:
-        """Whether the consumer group committed past `topic:partition:offset` (never reprocessed)."""
-        topic, partition, offset = position.rsplit(":", 2)
-        committed = committed_offset(self.pipeline.app, TP(topic, int(partition)))
-        return committed is not None and int(offset) < committed
+        return is_committed(self.pipeline.app, position)
 
     # --- Timer and recovery ---------------------------------------------------------------------------
 
@@ -208,11 +210,6 @@ class ResolverStage:
 
 def _now_ms() -> int:
     return time.time_ns() // 1_000_000
-
-
-def _position(event: EventT[Any]) -> str:
-    message = event.message
-    return f"{message.topic}:{message.partition}:{message.offset}"
 
 
 def _where(event: EventT[Any]) -> str:

@@ -25,7 +25,15 @@ from typing import TYPE_CHECKING, Any
 from faust.types import TP
 
 from streams import metrics
-from streams.agents.common import Where, committed_offset, dead_letter_at, decode, handle, send
+from streams.agents.common import (
+    Where,
+    dead_letter_at,
+    decode,
+    handle,
+    input_position,
+    is_committed,
+    send,
+)
 from streams.logic import tasks as logic
 from streams.logic.deadlines import DeadlineIndex
 from streams.logic.reorder import ReorderBuffer
@@ -160,7 +168,7 @@ class SlaStage:
 
     async def _replayed(self, event: EventT[Any], task_id: str, state: logic.TaskState) -> bool:
         """Re-emit an input's outputs if it is processed again after a restart; True if it was."""
-        again = logic.replayed(state, _position(event))
+        again = logic.replayed(state, input_position(event))
         if again is None:
             return False
         metrics.SLA_REPLAYED_INPUTS.inc()
@@ -178,7 +186,7 @@ class SlaStage:
     ) -> None:
         """Emit the outputs, then write the state back (only if it changed) and reschedule the task."""
         await self._emit(task_id, out)
-        logic.remember(state, _position(event), out, self._committed)
+        logic.remember(state, input_position(event), out, self._committed)
         if out.purge:
             if before is not None:
                 del self.table[task_id]
@@ -211,10 +219,7 @@ class SlaStage:
             metrics.SLA_BREACH_DETECTION_SECONDS.observe(int(sla_event["overdue_by_ms"]) / 1000)
 
     def _committed(self, position: str) -> bool:
-        """Whether the consumer group committed past `topic:partition:offset` (never reprocessed)."""
-        topic, partition, offset = position.rsplit(":", 2)
-        committed = committed_offset(self.pipeline.app, TP(topic, int(partition)))
-        return committed is not None and int(offset) < committed
+        return is_committed(self.pipeline.app, position)
 
     # --- Timer and rebalances -------------------------------------------------------------------------
 
@@ -268,8 +273,3 @@ class SlaStage:
 
 def _event_time(record_type: str, record: dict[str, Any]) -> int:
     return int(record["updated_at"] if record_type == "Task" else record["occurred_at"])
-
-
-def _position(event: EventT[Any]) -> str:
-    message = event.message
-    return f"{message.topic}:{message.partition}:{message.offset}"

@@ -23,6 +23,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from streams.logic import replay
 from streams.logic.event_ids import event_id_of
 from streams.logic.tasks import Held, Rejected
 
@@ -190,7 +191,7 @@ def next_check_at(state: RefState) -> int | None:
 
 def replayed(state: RefState, position: str) -> RefOutputs | None:
     """The outputs an input produced the first time, if it is being processed again after a restart."""
-    remembered = state.recent.get(position)
+    remembered = replay.recall(state.recent, position)
     return RefOutputs.from_dict(remembered) if remembered is not None else None
 
 
@@ -205,13 +206,7 @@ def remember(
         out: what the input produced (nothing is kept for an input that produced nothing).
         committed: whether a position's offset is committed (it will never be processed again).
     """
-    for old in [old for old in state.recent if committed(old)]:
-        del state.recent[old]
-    if not out:
-        return
-    state.recent[position] = out.to_dict()
-    while len(state.recent) > MAX_REMEMBERED_INPUTS:
-        del state.recent[next(iter(state.recent))]
+    replay.keep(state.recent, position, out.to_dict() if out else None, MAX_REMEMBERED_INPUTS, committed)
 
 
 def _same_position(first: Held, second: Held) -> bool:

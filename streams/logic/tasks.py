@@ -24,6 +24,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from streams.clock import Clock
+from streams.logic import replay
 from streams.logic import sla as sla_logic
 from streams.logic.lifecycle import task_fact
 from streams.logic.sla_policy import Policy
@@ -136,7 +137,7 @@ class StageConfig:
 
 def replayed(state: TaskState, position: str) -> Outputs | None:
     """The outputs an input produced the first time, if it is being processed again after a restart."""
-    remembered = state.recent.get(position)
+    remembered = replay.recall(state.recent, position)
     return Outputs.from_dict(remembered) if remembered is not None else None
 
 
@@ -151,13 +152,7 @@ def remember(
         out: what the input produced (nothing is kept for an input that produced nothing).
         committed: whether a position's offset is committed (it will never be processed again).
     """
-    for old in [old for old in state.recent if committed(old)]:
-        del state.recent[old]
-    if not out:
-        return
-    state.recent[position] = out.to_dict()
-    while len(state.recent) > MAX_REMEMBERED_INPUTS:
-        del state.recent[next(iter(state.recent))]
+    replay.keep(state.recent, position, out.to_dict() if out else None, MAX_REMEMBERED_INPUTS, committed)
 
 
 def owner_of(task: dict[str, Any]) -> str:
