@@ -229,12 +229,6 @@ class Sink:
             self.in_flight = Round(batches)
             self._rounds.put(self.in_flight)
 
-    def insert_due(self) -> None:
-        """Insert and commit every due batch now, waiting for it (tests and shutdown)."""
-        self._settle(wait=True)
-        self.hand_over()
-        self._settle(wait=True)
-
     def _settle(self, wait: bool = False) -> None:
         """Commit the round in flight once it has landed; with `wait`, wait for it (giving it up if
         ClickHouse fails and the sink is stopping)."""

@@ -116,7 +116,7 @@ def main(dsn: str, fault_file: Path) -> None:
                 queued,
             )
             for (t, p), b in sink.batchers.items():
-                logging.error("  %s[%d] last %s journaled %s", t, p, b._last_added, b.journaled)
+                logging.error("  %s[%d] journaled %s", t, p, b.journaled)
         raise
     for member in members:
         member.stop()
