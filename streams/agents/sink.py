@@ -18,40 +18,36 @@ Exactly-once effect, per partition:
 After a crash the records past the committed offset are read again, cut at the journaled ranges and
 inserted under the same tokens, which ClickHouse drops as repeats.
 
-Two threads share the work. The consumer thread polls, decodes and batches, and commits; the inserter
-thread journals and inserts one round of batches at a time, while the consumer thread decodes the
-next (chDB releases the GIL while it works). The inserter never touches the consumer. At most one
-round is in flight; when the records queued behind it pass `BACKLOG_BATCHES` full batches, or while
-ClickHouse fails, consumption is paused (and polling goes on, to stay in the group). A partition is
+Two threads share the work. The consumer thread (this module) polls, checks headers and batches, and
+commits; the inserter thread (`streams.agents.sink_inserter`) journals and inserts one round of
+batches at a time, while the consumer thread reads the next (chDB releases the GIL while it works).
+The inserter never touches the consumer. At most one round is in flight; when the records queued
+behind it pass `BACKLOG_BATCHES` full batches, or while ClickHouse fails, consumption is paused (and
+polling goes on, to stay in the group). A partition is
 revoked only after the round in flight has landed and been committed, or been given up (ClickHouse
-failing): its next owner reads the journal only after that.
+failing): its next owner reads the journal only after that. What a record becomes, and its dead
+letter when it is bad, is `streams.agents.sink_records`.
 """
 
 from __future__ import annotations
 
 import logging
-import queue
 import signal
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from functools import partial
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from confluent_kafka import Consumer, KafkaError, Message, TopicPartition
 
 from streams import metrics
-from streams.agents.common import Where, dead_letter_record, describe, reason_code
-from streams.codec import HEADER_BYTES, AvroCodec, default_codec
-from streams.db import avro_blocks, rows
+from streams.agents.sink_inserter import RETRY_FIRST_SECONDS, Inserter, Round, checked
+from streams.agents.sink_records import INPUTS, STAGE, TABLES, Pending, Records
+from streams.codec import AvroCodec, default_codec
 from streams.db.client import connect
-from streams.db.errors import ClickHouseError, RefusedBlock
-from streams.db.insert import insert_avro, insert_rows
-from streams.db.journal import JOURNAL, planned_spans, record_spans
-from streams.errors import CodecError
+from streams.db.errors import ClickHouseError
+from streams.db.journal import JOURNAL, planned_spans
 from streams.logic.batches import Batch, PartitionBatcher
 from streams.producer import CheckedProducer
 
@@ -62,26 +58,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-STAGE = "sink"
-# Logical input topic -> the record type it carries.
-RECORD_TYPES = {
-    "alerts.raw": "RawAlert",
-    "tasks": "Task",
-    "tasks.events": "TaskEvent",
-    "sla.events": "SlaEvent",
-    "victims.history": "VictimRecord",
-    "alerts.index": "AlertVerdict",
-}
-INPUTS = tuple(RECORD_TYPES)
-TABLES = {
-    "alerts.raw": (rows.ALERTS, rows.ALERT_COLUMNS),
-    **{
-        topic: (rows.BY_RECORD_TYPE[kind].table, rows.BY_RECORD_TYPE[kind].columns)
-        for topic, kind in RECORD_TYPES.items()
-        if kind != "RawAlert"
-    },
-}
-RETRY_FIRST_SECONDS = 0.5
+__all__ = ["INPUTS", "STAGE", "Sink", "consumer_config", "run"]
+
 # Consumption pauses while the records queued behind the round in flight pass this many full batches.
 BACKLOG_BATCHES = 4
 # The longest one poll waits for records; due batches are looked for at least this often.
@@ -92,29 +70,6 @@ Result = TypeVar("Result")
 
 class Stopping(Exception):  # noqa: N818  (a signal, not an error)
     """SIGTERM arrived while ClickHouse was failing: leave the retry loop, commit nothing more."""
-
-
-class Abandoned(Exception):  # noqa: N818  (a signal, not an error)
-    """The round was given up (stopping or revoked while ClickHouse failed); its records are read again."""
-
-
-# One record read: its message value, its writer schema id and whether that is the record type's
-# current schema; None once it was dead-lettered (a bad header, or the wrong record type for its topic).
-Pending = tuple[bytes, int, bool] | None
-
-
-@dataclass
-class Round:
-    """Batches handed to the inserter together; committed (by the consumer thread) once they landed."""
-
-    batches: list[Batch[Pending]]
-    done: threading.Event = field(default_factory=threading.Event)
-    abandon: threading.Event = field(default_factory=threading.Event)
-    landed: bool = False
-
-    @property
-    def partitions(self) -> set[tuple[str, int]]:
-        return {(batch.topic, batch.partition) for batch in self.batches}
 
 
 def consumer_config(settings: Settings, group: str) -> dict[str, Any]:
@@ -132,7 +87,7 @@ def consumer_config(settings: Settings, group: str) -> dict[str, Any]:
 
 
 class Sink:
-    """The sink's state: one batcher per partition, the consumer, ClickHouse and the dead letters."""
+    """The consumer thread's state: one batcher per partition, the consumer, and the round in flight."""
 
     def __init__(
         self,
@@ -146,24 +101,19 @@ class Sink:
         lanes: Sequence[Client] = (),
     ) -> None:
         self.settings = settings
-        self.client = client  # the inserter thread's
-        # One client per insert lane: a round's batches are inserted this many at once.
-        self.lanes = [client, *lanes]
-        self._lane_pool = ThreadPoolExecutor(len(self.lanes), thread_name_prefix="sink-lane")
         self.reader = reader or client  # the consumer thread's (a server session serves one query at a time)
         self.consumer = consumer
         self.dead_letters = dead_letters
-        self.codec = codec or default_codec()
+        self.records = Records(settings, codec or default_codec(), dead_letters)
         self.clock = clock
-        self.logical = {settings.topic(name): name for name in INPUTS}
         self.batchers: dict[tuple[str, int], PartitionBatcher[Pending]] = {}
         self.assigned: set[tuple[str, int]] = set()
         self.paused = False
         self.stopping = threading.Event()
-        self.failing = threading.Event()  # set by the inserter while ClickHouse fails
+        # `client` is the inserter thread's; with `lanes`, a round's batches are inserted that many at once.
+        self.inserter = Inserter(settings, self.records, [client, *lanes], self.stopping)
+        self.failing = self.inserter.failing  # set by the inserter while ClickHouse fails
         self.in_flight: Round | None = None
-        self._rounds: queue.Queue[Round | None] = queue.Queue(maxsize=1)
-        self._inserter = threading.Thread(target=self._insert_rounds, name="sink-inserter", daemon=True)
         self.backlog_rows = BACKLOG_BATCHES * settings.sink_batch_rows
         started = time.time()
         for table, _ in TABLES.values():
@@ -171,8 +121,6 @@ class Sink:
             metrics.SINK_LAST_SUCCESS.labels(table).set(started)
         metrics.SINK_FAILURES.labels(JOURNAL)
         metrics.SINK_PAUSED.set(0)
-
-    # --- the consumer thread ------------------------------------------------------------------------
 
     def run(self) -> None:
         """Consume, batch, insert and commit until `stopping` is set; then finish or give up the round in
@@ -182,7 +130,7 @@ class Sink:
             on_assign=self._on_assign,
             on_revoke=self._on_revoke,
         )
-        self._inserter.start()
+        self.inserter.start()
         next_lag = 0.0
         try:
             while not self.stopping.is_set():
@@ -197,7 +145,7 @@ class Sink:
         except Stopping:
             log.warning("sink: stopped while ClickHouse was failing; uncommitted records are read again")
         finally:
-            self._close_inserter()
+            self.inserter.close(self.in_flight)
             self.consumer.close()
 
     def take(self, messages: Iterable[Message]) -> None:
@@ -217,7 +165,7 @@ class Sink:
             batcher = batchers.get((topic, partition))
             if batcher is None or not batcher.follows(offset):
                 batcher = self._batcher(topic, partition, offset)
-            batcher.add(offset, self._pending(topic, partition, offset, message.value()), now)
+            batcher.add(offset, self.records.pending(topic, partition, offset, message.value()), now)
 
     def hand_over(self) -> None:
         """Hand every due batch to the inserter, unless a round is still in flight."""
@@ -227,7 +175,7 @@ class Sink:
         batches = [batch for batcher in self.batchers.values() for batch in batcher.cut(now)]
         if batches:
             self.in_flight = Round(batches)
-            self._rounds.put(self.in_flight)
+            self.inserter.submit(self.in_flight)
 
     def _settle(self, wait: bool = False) -> None:
         """Commit the round in flight once it has landed; with `wait`, wait for it (giving it up if
@@ -318,179 +266,6 @@ class Sink:
         self.batchers[(topic, partition)] = batcher
         return batcher
 
-    # --- records to rows ----------------------------------------------------------------------------
-
-    def _pending(self, topic: str, partition: int, offset: int, value: bytes | None) -> Pending:
-        """Check a record's header only: ClickHouse decodes the bodies (`streams.db.avro_blocks`)."""
-        data = value or b""
-        try:
-            record_type, schema_id, current = self.codec.inspect(
-                data, topic=topic, partition=partition, offset=offset
-            )
-            expected = RECORD_TYPES[self.logical[topic]]
-            if record_type != expected:
-                raise ValueError(f"{record_type} does not belong on {topic} (expected {expected})")
-        except (CodecError, ValueError) as exc:  # the record itself is bad
-            self._dead_letter(Where(topic, partition, offset), value, reason_code(exc), describe(exc))
-            return None
-        return data, schema_id, current
-
-    def _rows(
-        self, batch: Batch[Pending], live: Sequence[tuple[int, tuple[bytes, int, bool]]]
-    ) -> list[rows.Row]:
-        """The batch's rows decoded in Python; a record that does not decode is dead-lettered."""
-        out: list[rows.Row] = []
-        for offset, (value, _, _) in live:
-            try:
-                record_type, record = self.codec.decode(
-                    value, topic=batch.topic, partition=batch.partition, offset=offset
-                )
-                if record_type == "RawAlert":
-                    out.append(
-                        rows.alert_row(record, rows.KafkaPosition(batch.topic, batch.partition, offset))
-                    )
-                else:
-                    out.append(rows.BY_RECORD_TYPE[record_type].row(record))
-            except (CodecError, KeyError, ValueError, TypeError) as exc:  # the record itself is bad
-                where = Where(batch.topic, batch.partition, offset)
-                self._dead_letter(where, value, reason_code(exc), describe(exc))
-        return out
-
-    def _block(self, batch: Batch[Pending], live: Sequence[tuple[int, tuple[bytes, int, bool]]]) -> bytes:
-        """The batch as one Avro container: the bodies as read, behind the alerts' position columns."""
-        record_type = RECORD_TYPES[self.logical[batch.topic]]
-        bodies = [value[HEADER_BYTES:] for _, (value, _, _) in live]
-        schema = self.codec.current_schema(record_type)
-        if record_type != "RawAlert":
-            return avro_blocks.container(schema, bodies)
-        offsets = [offset for offset, _ in live]
-        return avro_blocks.alerts_block(schema, batch.topic, batch.partition, offsets, bodies)
-
-    def _dead_letter(self, where: Where, value: bytes | None, reason: str, error: str) -> None:
-        letter = self.codec.encode("DeadLetter", dead_letter_record(STAGE, where, value, reason, error))
-        key = f"{where.topic}:{where.partition}:{where.offset}".encode()
-        self.dead_letters.produce(self.settings.topic("alerts.dlq"), key, letter)
-        metrics.DEAD_LETTERS.labels(STAGE, reason).inc()
-        log.error("%s: dead-lettered %s (%s): %s", STAGE, where, reason, error)
-
-    # --- the inserter thread ------------------------------------------------------------------------
-
-    def _insert_rounds(self) -> None:
-        while (flight := self._rounds.get()) is not None:
-            try:
-                self._retrying(JOURNAL, flight, partial(record_spans, self.client, flight.batches))
-                self._insert_all(flight)
-                flight.landed = True
-            except Abandoned:
-                self.failing.clear()  # the next round tries ClickHouse afresh (it pauses while failing)
-                metrics.SINK_ROUNDS_GIVEN_UP.inc()
-                log.warning("sink: a round of %d batches was given up; it is read again", len(flight.batches))
-            except Exception:  # a bug, not ClickHouse: the consumer thread must not wait for ever
-                log.exception("sink: the inserter failed; stopping")
-                self.stopping.set()
-            finally:
-                flight.done.set()
-
-    def _insert_all(self, flight: Round) -> None:
-        """Insert the round's batches over the insert lanes (each batch whole, under its own token), the
-        biggest first, each to the least loaded lane; raise the first lane's error once all have ended."""
-        if len(self.lanes) == 1:
-            for batch in flight.batches:
-                self._insert(flight, batch, self.client)
-            return
-        loads = [0] * len(self.lanes)
-        plan: list[list[Batch[Pending]]] = [[] for _ in self.lanes]
-        for batch in sorted(flight.batches, key=lambda b: len(b.items), reverse=True):
-            lane = loads.index(min(loads))
-            plan[lane].append(batch)
-            loads[lane] += len(batch.items)
-        futures = [
-            self._lane_pool.submit(self._insert_lane, flight, batches, client)
-            for batches, client in zip(plan, self.lanes, strict=True)
-            if batches
-        ]
-        errors = [future.exception() for future in futures]
-        for error in errors:
-            if error is not None:
-                raise error
-
-    def _insert_lane(self, flight: Round, batches: Sequence[Batch[Pending]], client: Client) -> None:
-        for batch in batches:
-            self._insert(flight, batch, client)
-
-    def _insert(self, flight: Round, batch: Batch[Pending], client: Client) -> None:
-        """Insert one batch: as an Avro block ClickHouse decodes, or, for records under an older or mixed
-        schema or a block ClickHouse could not read, as rows decoded here. The choice depends only on
-        the batch's bytes, so a replay makes it again, under the same token."""
-        table, columns = TABLES[self.logical[batch.topic]]
-        live = [(offset, item) for offset, item in batch.items if item is not None]
-        started = time.perf_counter()
-        inserted = None if live else 0  # a batch of dead letters only inserts nothing
-        if live and len({schema_id for _, (_, schema_id, _) in live}) == 1 and live[0][1][2]:
-            block = self._block(batch, live)
-            try:
-                self._retrying(
-                    table, flight, partial(insert_avro, client, table, columns, block, batch.token)
-                )
-                inserted = len(live)
-            except RefusedBlock as exc:
-                log.warning("sink: %s; decoding the batch record by record", exc)
-        if inserted is None:
-            metrics.SINK_DECODED_BATCHES.labels(table).inc()
-            batch_rows = self._rows(batch, live)
-            self._retrying(
-                table, flight, partial(insert_rows, client, table, columns, batch_rows, batch.token)
-            )
-            inserted = len(batch_rows)
-        landed = time.time()
-        metrics.SINK_INSERT_SECONDS.labels(table).observe(time.perf_counter() - started)
-        metrics.SINK_ROWS.labels(table).inc(inserted)
-        metrics.SINK_BATCHES.labels(table, "journaled" if batch.journaled else "fresh").inc()
-        metrics.SINK_LAST_SUCCESS.labels(table).set(landed)
-        if table == rows.ALERTS and live:
-            self._observe_end_to_end(live[0][1][0], landed)
-
-    def _observe_end_to_end(self, value: bytes, landed: float) -> None:
-        """Issued-to-landed time of a batch's first (longest-waiting) warning: one decode per batch."""
-        try:
-            _, alert = self.codec.decode(value)
-        except CodecError:
-            return  # a corrupt record; it was dead-lettered
-        metrics.END_TO_END_SECONDS.observe(max(0.0, landed - alert["issued_at"] / 1000))
-
-    def _retrying(self, table: str, flight: Round, call: Callable[[], Result]) -> Result:
-        """Run `call` until it succeeds, backing off while it fails (the consumer thread pauses then).
-
-        Raises:
-            Abandoned: the round was given up, or the sink is stopping, while ClickHouse failed.
-        """
-        delay = RETRY_FIRST_SECONDS
-        while True:
-            try:
-                result = self._checked(table, call)
-            except ClickHouseError as exc:
-                metrics.SINK_FAILURES.labels(table).inc()
-                self.failing.set()
-                if self.stopping.is_set() or flight.abandon.is_set():
-                    raise Abandoned from exc
-                log.warning("sink: %s; retrying in %.1fs", exc, delay)
-                if flight.abandon.wait(delay):
-                    raise Abandoned from exc
-                delay = min(delay * 2, self.settings.sink_retry_max_seconds)
-                continue
-            if self.failing.is_set():
-                self.failing.clear()
-                log.info("sink: ClickHouse answers again")
-            return result
-
-    def _close_inserter(self) -> None:
-        if self.in_flight is not None:
-            self.in_flight.abandon.set()
-        if self._inserter.is_alive():
-            self._rounds.put(None)
-            self._inserter.join()
-        self._lane_pool.shutdown()
-
     # --- ClickHouse from the consumer thread (the journal, when a partition starts) -------------------
 
     def _retrying_here(self, call: Callable[[], Result]) -> Result:
@@ -498,7 +273,7 @@ class Sink:
         delay = RETRY_FIRST_SECONDS
         while True:
             try:
-                return self._checked(JOURNAL, call)
+                return checked(self.settings, JOURNAL, call)
             except ClickHouseError as exc:
                 if self.stopping.is_set():
                     raise Stopping from exc
@@ -507,12 +282,6 @@ class Sink:
                 log.warning("sink: %s; retrying in %.1fs", exc, delay)
                 self._wait(delay)
                 delay = min(delay * 2, self.settings.sink_retry_max_seconds)
-
-    def _checked(self, table: str, call: Callable[[], Result]) -> Result:
-        fault_file = self.settings.sink_fault_file
-        if fault_file is not None and _faulty(fault_file, table):
-            raise ClickHouseError(f"ClickHouse unavailable: fault switch {fault_file} is set (testing)")
-        return call()
 
     def _wait(self, seconds: float) -> None:
         """Sleep while staying in the group: poll the paused consumer; records already fetched are kept."""
@@ -562,15 +331,6 @@ class Sink:
                 continue  # nothing fetched from it yet
             lag = max(0, high - max(tp.offset, 0))
             metrics.CONSUMER_LAG.labels(STAGE, tp.topic, str(tp.partition)).set(lag)
-
-
-def _faulty(fault_file: Path, table: str) -> bool:
-    """Whether the test-only fault switch fails writes to `table` now (see `sink_fault_file`)."""
-    try:
-        named = fault_file.read_text().split()
-    except FileNotFoundError:
-        return False
-    return not named or table in named
 
 
 def run(settings: Settings, client: Client, group: str) -> None:
