@@ -74,15 +74,13 @@ class RefOutputs:
         return {
             "forwarded": self.forwarded,
             "released": self.released,
-            "rejected": [
-                {"held": asdict(r.held), "reason": r.reason, "error": r.error} for r in self.rejected
-            ],
+            "rejected": [rejected.to_dict() for rejected in self.rejected],
         }
 
     @classmethod
     def from_dict(cls, value: dict[str, Any]) -> RefOutputs:
         """Outputs remembered by `to_dict`."""
-        rejected = [Rejected(Held(**r["held"]), r["reason"], r["error"]) for r in value["rejected"]]
+        rejected = [Rejected.from_dict(r) for r in value["rejected"]]
         return cls(list(value["forwarded"]), int(value["released"]), rejected)
 
 

@@ -54,6 +54,15 @@ class Rejected:
     reason: str
     error: str
 
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able, for the outputs a stage remembers for a re-emission."""
+        return {"held": asdict(self.held), "reason": self.reason, "error": self.error}
+
+    @classmethod
+    def from_dict(cls, value: dict[str, Any]) -> Rejected:
+        """A rejection remembered by `to_dict`."""
+        return cls(Held(**value["held"]), value["reason"], value["error"])
+
 
 @dataclass
 class Outputs:
@@ -78,15 +87,13 @@ class Outputs:
         return {
             "person_facts": self.person_facts,
             "sla_events": self.sla_events,
-            "rejected": [
-                {"held": asdict(r.held), "reason": r.reason, "error": r.error} for r in self.rejected
-            ],
+            "rejected": [rejected.to_dict() for rejected in self.rejected],
         }
 
     @classmethod
     def from_dict(cls, value: dict[str, Any]) -> Outputs:
         """Outputs remembered by `to_dict`."""
-        rejected = [Rejected(Held(**r["held"]), r["reason"], r["error"]) for r in value["rejected"]]
+        rejected = [Rejected.from_dict(r) for r in value["rejected"]]
         return cls(list(value["person_facts"]), list(value["sla_events"]), rejected)
 
 
