@@ -13,11 +13,11 @@ from typing import Any
 import faust
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from streams import metrics
+from streams import metrics, policy_reload
 from streams.clock import Clock, make_clock
 from streams.codec import AvroCodec, default_codec
 from streams.logic.dedup import DAY_MS, HOUR_MS, DedupConfig
-from streams.logic.sla_policy import Policy, load_policy
+from streams.logic.sla_policy import PolicyFile
 from streams.logic.tasks import StageConfig
 from streams.outputs import Outputs, OutputSink, new_app
 from streams.settings import Settings
@@ -38,7 +38,7 @@ class Pipeline:
     codec: AvroCodec
     outputs: OutputSink
     dedup: DedupConfig
-    policy: Policy
+    policy: PolicyFile  # the SLA policy in force: `policy.current`; reloadable (streams.policy_reload)
     clock: Clock
     sla: StageConfig
 
@@ -83,7 +83,7 @@ def create_app(
     Raises:
         PolicyError: the SLA policy file is missing or invalid (the worker does not start).
     """
-    policy = load_policy(settings.sla_policy_path)
+    policy = PolicyFile(settings.sla_policy_path)
     if clock is None:
         clock = make_clock(
             settings.sla_clock,
@@ -94,6 +94,7 @@ def create_app(
     outputs = outputs or Outputs(settings)
     app = new_app(app_id(settings), outputs, **{**_config(settings), "store": store})
     _metrics_page(app)
+    policy_reload.attach(app, policy)
     if http_api:
         _mount_ingest_api(app, settings)
     pipeline = Pipeline(

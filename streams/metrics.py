@@ -78,6 +78,20 @@ TASK_EVENTS_HELD = Counter(
     "dead_letter (the grace period passed).",
     ["outcome"],
 )
+SLA_POLICY_RELOADS = Counter(
+    "riskalert_sla_policy_reloads_total",
+    "SLA policy reloads (SIGHUP or POST /v1/sla-policy/reload), by result: applied (new tasks get it), "
+    "unchanged (same file content), refused (invalid file; the policy in force stays).",
+    ["result"],
+)
+SLA_POLICY_LAST_RELOAD_OK = Gauge(
+    "riskalert_sla_policy_last_reload_successful",
+    "1 if the last SLA policy reload (or the start-up load) was applied or unchanged, 0 if it was refused.",
+)
+SLA_POLICY_LOADED_AT = Gauge(
+    "riskalert_sla_policy_last_reload_success_timestamp_seconds",
+    "When the SLA policy in force was loaded (start-up or the last applied reload), Unix time.",
+)
 SLA_REPLAYED_INPUTS = Counter(
     "riskalert_sla_replayed_inputs_total",
     "Inputs the SLA stage processed again after a restart; their remembered outputs were re-emitted.",

@@ -137,7 +137,7 @@ class SlaStage:
         if await self._replayed(event, task["task_id"], state):
             return
         released = len(state.held)
-        out = logic.on_task(state, task, self.pipeline.policy, now, self.clock, self.pipeline.sla)
+        out = logic.on_task(state, task, self.pipeline.policy.current, now, self.clock, self.pipeline.sla)
         if released:
             metrics.TASK_EVENTS_HELD.labels("released").inc(released)
         await self._finish(event, task["task_id"], before, state, out)

@@ -1,11 +1,14 @@
 """The SLA policy: ordered rules matched on level (and optionally source or fraud type).
 
-Loaded once at start-up from `deploy/config/sla.yaml` (or `RISKALERT_SLA_POLICY`). An invalid policy
-stops the worker with a message naming the rule and the field.
+Loaded at start-up from `deploy/config/sla.yaml` (or `RISKALERT_SLA_POLICY`). An invalid policy
+stops the worker with a message naming the rule and the field. A running worker reloads the file on
+SIGHUP or `POST /v1/sla-policy/reload` (`PolicyFile.reload`): a valid policy applies to tasks created
+from then on; an invalid one is refused and the policy in force stays.
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -84,14 +87,7 @@ def load_policy(path: Path) -> Policy:
     Raises:
         PolicyError: naming the file, the rule and the field at fault.
     """
-    try:
-        document = yaml.safe_load(path.read_text())
-    except (OSError, yaml.YAMLError) as exc:
-        raise PolicyError(f"SLA policy {path}: cannot read it: {exc}") from exc
-    try:
-        return parse_policy(document)
-    except ValueError as exc:
-        raise PolicyError(f"SLA policy {path}: {exc}") from exc
+    return _read(path)[0]
 
 
 def parse_policy(document: object) -> Policy:
@@ -170,3 +166,61 @@ def _warn_at(raw: object, where: str) -> tuple[float, ...]:
     if len(fractions) != 2 or not 0 < fractions[0] < fractions[1] < 1:
         raise ValueError(f"{where}: expected two ascending fractions between 0 and 1, e.g. [0.5, 0.75]")
     return fractions
+
+
+@dataclass(frozen=True)
+class Reload:
+    """What a reload did: `applied` (a new policy is in force), `unchanged` (same file content) or
+    `refused` (the file is invalid; the policy in force stays); `message` says which, naming the file."""
+
+    result: str
+    digest: str
+    message: str
+
+
+class PolicyFile:
+    """The policy in force, read from a file and reloadable while the worker runs.
+
+    Each task keeps the deadlines computed when it started, so a reload applies to tasks created after
+    it; a merge that raises a task's level applies the stricter rule of the policy in force then.
+    """
+
+    def __init__(self, path: Path) -> None:
+        """Raises PolicyError: the file is missing or invalid (the worker does not start)."""
+        self.path = path
+        self.current, self.digest = _read(path)
+
+    def reload(self) -> Reload:
+        """Read the file again; keep the policy in force if the new one is invalid."""
+        try:
+            policy, digest = _read(self.path)
+        except PolicyError as exc:
+            return Reload("refused", self.digest, f"{exc}; the policy in force ({self.digest}) stays")
+        if digest == self.digest:
+            return Reload("unchanged", digest, f"SLA policy {self.path} unchanged ({digest})")
+        previous, self.current, self.digest = self.digest, policy, digest
+        return Reload(
+            "applied",
+            digest,
+            f"SLA policy {self.path} reloaded: {digest} (was {previous}), {len(policy.rules)} rules,"
+            " for tasks created from now on",
+        )
+
+
+def _read(path: Path) -> tuple[Policy, str]:
+    """The policy in `path` and the first 12 hex digits of the file's SHA-256 (names a version), from
+    one read of the file.
+
+    Raises:
+        PolicyError: naming the file, the rule and the field at fault.
+    """
+    try:
+        content = path.read_bytes()
+        document = yaml.safe_load(content)
+    except (OSError, yaml.YAMLError) as exc:
+        raise PolicyError(f"SLA policy {path}: cannot read it: {exc}") from exc
+    try:
+        policy = parse_policy(document)
+    except ValueError as exc:
+        raise PolicyError(f"SLA policy {path}: {exc}") from exc
+    return policy, hashlib.sha256(content).hexdigest()[:12]

@@ -7,7 +7,13 @@ from pathlib import Path
 import pytest
 import yaml
 
-from streams.logic.sla_policy import PolicyError, load_policy, parse_duration_ms, parse_policy
+from streams.logic.sla_policy import (
+    PolicyError,
+    PolicyFile,
+    load_policy,
+    parse_duration_ms,
+    parse_policy,
+)
 from streams.settings import PROJECT_ROOT
 
 SHIPPED = PROJECT_ROOT / "deploy" / "config" / "sla.yaml"
@@ -108,3 +114,66 @@ def test_unreadable_policy(tmp_path: Path) -> None:
     path.write_text("rules: [unclosed")
     with pytest.raises(PolicyError, match="cannot read it"):
         load_policy(path)
+
+
+def _with_reception(path: Path, reception: str) -> None:
+    document = yaml.safe_load(SHIPPED.read_text())
+    for rule in document["rules"]:
+        rule["due"]["reception"] = reception
+    path.write_text(yaml.safe_dump(document))
+
+
+def _reception_ms(policy: PolicyFile) -> int:
+    return policy.current.rule_for({"level": "LOW", "sources": [], "fraud_type": "OTHER"}).due_ms["reception"]
+
+
+def test_reload_applies_a_valid_edit_and_names_the_version(tmp_path: Path) -> None:
+    path = tmp_path / "sla.yaml"
+    _with_reception(path, "7m")
+    policy = PolicyFile(path)
+    first = policy.digest
+    _with_reception(path, "9m")
+    outcome = policy.reload()
+    assert (outcome.result, outcome.digest) == ("applied", policy.digest)
+    assert policy.digest != first
+    assert len(policy.digest) == 12
+    assert f"(was {first})" in outcome.message
+    assert str(path) in outcome.message
+    assert _reception_ms(policy) == 9 * MINUTE
+
+
+def test_reload_of_the_same_content_is_unchanged(tmp_path: Path) -> None:
+    path = tmp_path / "sla.yaml"
+    _with_reception(path, "7m")
+    policy = PolicyFile(path)
+    in_force = policy.current
+    path.write_bytes(path.read_bytes())  # touched, same bytes
+    assert policy.reload().result == "unchanged"
+    assert policy.current is in_force
+
+
+@pytest.mark.parametrize("content", ["rules: [unclosed", "rules: []\n", None])
+def test_reload_refuses_an_invalid_or_missing_file_and_keeps_the_policy_in_force(
+    tmp_path: Path, content: str | None
+) -> None:
+    path = tmp_path / "sla.yaml"
+    _with_reception(path, "7m")
+    policy = PolicyFile(path)
+    digest, in_force = policy.digest, policy.current
+    if content is None:
+        path.unlink()
+    else:
+        path.write_text(content)
+    outcome = policy.reload()
+    assert outcome.result == "refused"
+    assert str(path) in outcome.message
+    assert f"the policy in force ({digest}) stays" in outcome.message
+    assert (policy.current, policy.digest, outcome.digest) == (in_force, digest, digest)
+    assert _reception_ms(policy) == 7 * MINUTE
+
+
+def test_a_worker_does_not_start_on_an_invalid_policy(tmp_path: Path) -> None:
+    path = tmp_path / "sla.yaml"
+    path.write_text("rules: []\n")
+    with pytest.raises(PolicyError, match="non-empty `rules` list"):
+        PolicyFile(path)
