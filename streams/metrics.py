@@ -169,6 +169,13 @@ END_TO_END_SECONDS = Histogram(
     "(longest-waiting) warning of each batch.",
     buckets=(0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0, 3600.0),
 )
+ALERTMANAGER_POSTS = Counter(
+    "riskalert_alertmanager_posts_total",
+    "The pager's pushes to each Alertmanager instance (scheme://host:port), by outcome: accepted, refused "
+    "(400: an invalid alert), failed (unreachable, timed out or another error). A push is delivered when "
+    "any instance accepted it.",
+    ["alertmanager", "outcome"],
+)
 PAGES = Counter(
     "riskalert_pages_total",
     "SLA alerts the pager pushed to Alertmanager, by kind (breach, at_risk) and outcome: sent (a firing "

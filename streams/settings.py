@@ -150,7 +150,13 @@ class Settings(BaseSettings):
     )
 
     # --- Alerting and metrics --------------------------------------------------------------------
-    alertmanager_url: str = Field("http://127.0.0.1:9093", description="Alertmanager URL for the pager")
+    alertmanager_url: str = Field(
+        "http://127.0.0.1:9093",
+        description=(
+            "Alertmanager URL for the pager; for a high-availability cluster, every instance's URL,"
+            " comma-separated (each alert goes to all of them)"
+        ),
+    )
     grafana_url: str | None = Field(
         None,
         description="Grafana base URL for task links in pages, e.g. https://grafana.example (unset: no link)",
@@ -345,7 +351,17 @@ class Settings(BaseSettings):
                 raise ValueError(f"{server.strip()!r} is not host:port")
         return value
 
-    @field_validator("alertmanager_url", "schema_registry_url", "grafana_url")
+    @field_validator("alertmanager_url")
+    @classmethod
+    def _check_http_urls(cls, value: str) -> str:
+        urls = [url.strip() for url in value.split(",")]
+        if not all(urls):
+            raise ValueError(f"{value!r}: an empty URL in the list")
+        for url in urls:
+            cls._check_http_url(url)
+        return value
+
+    @field_validator("schema_registry_url", "grafana_url")
     @classmethod
     def _check_http_url(cls, value: str | None) -> str | None:
         parts = urlsplit(value) if value is not None else None

@@ -12,6 +12,9 @@ One scenario, in order (seconds-long SLA policy, shortened group timings):
    Alertmanager starts again on the same state and the page arrives.
 Throughout, no notification, Alertmanager alert or metric carries an ID number, phone number, name,
 person key, or a task id in a label.
+
+Then an Alertmanager pair (high availability): both instances hold every page; with one stopped the
+other still pages and the stopped one is counted; after its restart the next resend reaches it.
 """
 
 from __future__ import annotations
@@ -378,3 +381,81 @@ def test_the_client_tells_a_refused_alert_from_an_unreachable_alertmanager(
     assert down is not None
     assert not down.rejected
     assert "cannot reach Alertmanager" in str(down)
+
+
+def _holds(am: Alertmanager, alertname: str, key: str) -> bool:
+    """Whether the Alertmanager holds the alert (firing) for the task step `key`."""
+    try:
+        alerts = am.alerts()
+    except OSError:
+        return False
+    return any(
+        a["labels"].get("alertname") == alertname
+        and a["labels"].get("task_key") == key
+        and a["status"]["state"] != "unprocessed"
+        for a in alerts
+    )
+
+
+def test_every_alertmanager_instance_gets_each_page_and_one_down_does_not_stop_paging(
+    isolated: Settings, tmp_path: Path
+) -> None:
+    """An Alertmanager HA pair: both instances hold every page; with one down the other still pages,
+    the failed instance is counted, and it gets the page with the next resend after its restart."""
+    webhooks = Webhooks()
+    server = webhook_server(webhooks)
+    config = shipped_config(f"http://127.0.0.1:{server.server_address[1]}", "1s", "2s")
+    processes = []
+    for name in ("am-a", "am-b"):
+        (tmp_path / name).mkdir()
+        processes.append(AlertmanagerProcess(tmp_path / name, config))
+    a, b = processes
+    policy = tmp_path / "sla.yaml"
+    policy.write_text(POLICY)
+    worker = WorkerProcess(
+        isolated,
+        tmp_path / "worker",
+        env={
+            "RISKALERT_SLA_POLICY": str(policy),
+            # Credentials in a URL never reach a metric label.
+            "RISKALERT_ALERTMANAGER_URL": f"{a.url}, http://pager:secret@127.0.0.1:{b.port}",
+            "RISKALERT_PAGER_TIMER_INTERVAL_SECONDS": "0.2",
+            "RISKALERT_PAGER_RESEND_SECONDS": "5",
+            "RISKALERT_PAGER_RETRY_MAX_SECONDS": "1",
+        },
+    )
+    run = uuid.uuid4().hex[:8]
+    try:
+        a.start()
+        b.start()
+        worker.start()
+        am_a, am_b = Alertmanager(a.url, webhooks), Alertmanager(b.url, webhooks)
+        _ingest(isolated, tmp_path, [_warning("C1", run, 0)])
+        c1 = task_key(_tasks(isolated, run, ["C1"])["C1"]["task_id"], "reception", 1)
+        wait_for(lambda: _holds(am_a, BREACH, c1) and _holds(am_b, BREACH, c1), 40, "C1's page on both")
+
+        b.stop()
+        _ingest(isolated, tmp_path, [_warning("C2", run, 0)])
+        c2 = task_key(_tasks(isolated, run, ["C2"])["C2"]["task_id"], "reception", 1)
+        wait_for(lambda: ("/centre-duty", BREACH, c2) in _firing(webhooks), 40, "C2's page through a")
+        exported = _metrics(worker)
+
+        b.start()
+        wait_for(lambda: _holds(am_b, BREACH, c2), 20, "C2's page on b after its restart (a resend)")
+    finally:
+        worker.stop()
+        for process in processes:
+            process.stop()
+        server.shutdown()
+    assert _sample(exported, "riskalert_pages_total", kind="breach", outcome="failed") == 0
+    b_label = f"http://127.0.0.1:{b.port}"
+    assert (
+        _sample(exported, "riskalert_alertmanager_posts_total", alertmanager=b_label, outcome="failed") >= 1
+    )
+    assert _sample(exported, "riskalert_alertmanager_posts_total", alertmanager=a.url, outcome="failed") == 0
+    assert (
+        _sample(exported, "riskalert_alertmanager_posts_total", alertmanager=a.url, outcome="accepted") >= 2
+    )
+    assert "secret" not in exported
+    assert "delivered through another Alertmanager instance" in worker.log()
+    assert "secret" not in worker.log()
