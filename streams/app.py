@@ -13,7 +13,7 @@ from typing import Any
 import faust
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from streams import metrics, policy_reload
+from streams import faust_sensor, metrics, policy_reload
 from streams.clock import Clock, make_clock
 from streams.codec import AvroCodec, default_codec
 from streams.logic.dedup import DAY_MS, HOUR_MS, DedupConfig
@@ -94,6 +94,7 @@ def create_app(
     outputs = outputs or Outputs(settings)
     app = new_app(app_id(settings), outputs, **{**_config(settings), "store": store})
     _metrics_page(app)
+    faust_sensor.hook(app)
     policy_reload.attach(app, policy)
     if http_api:
         _mount_ingest_api(app, settings)
@@ -162,11 +163,12 @@ def _lag_metric(pipeline: Pipeline) -> None:
 
 
 def _metrics_page(app: faust.App) -> None:
-    # riskalert's own metrics (streams/metrics.py). Faust's Prometheus sensor is left out on purpose:
-    # it resolves a dozen labelled series per event, which cost ~10 % of the worker's throughput.
+    # riskalert's own metrics (streams/metrics.py) and Faust's Prometheus sensor's (riskalert_faust_*,
+    # streams/faust_sensor.py), all in the default registry.
     @app.page("/metrics")
     async def metrics(web: faust.web.View, request: faust.web.Request) -> faust.web.Response:
         # aiohttp refuses a charset in content_type, so the full Prometheus header goes in headers.
+        faust_sensor.sync(app)
         return web.bytes(generate_latest(), headers={"Content-Type": CONTENT_TYPE_LATEST})
 
 

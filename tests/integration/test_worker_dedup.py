@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import random
 import time
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -126,6 +127,25 @@ def _check(latest: dict[str, dict[str, Any]], expected: dict[tuple[str, ...], di
         ), keys
 
 
+def _faust_series(worker: WorkerProcess, topic: str, warnings: int, timeout: float = 30) -> dict[str, float]:
+    """Faust's sensor series on the worker's /metrics, once it has read every warning (or timed out)."""
+    received = f'riskalert_faust_messages_received_per_topic_total{{topic="{topic}"}} '
+    updated = 'riskalert_faust_table_operations_total{operation="keys_updated",table="table.persons"} '
+    deadline = time.monotonic() + timeout
+    while True:
+        with urllib.request.urlopen(f"http://127.0.0.1:{worker.port}/metrics", timeout=10) as response:
+            lines = response.read().decode().splitlines()
+        series = {
+            name: float(line.removeprefix(prefix))
+            for name, prefix in (("received", received), ("persons_updated", updated))
+            for line in lines
+            if line.startswith(prefix)
+        }
+        if series.get("received") == warnings or time.monotonic() > deadline:
+            return series
+        time.sleep(1)
+
+
 def _write(path: Path, warnings: list[dict[str, Any]]) -> None:
     path.write_text("\n".join(json.dumps(w) for w in warnings) + "\n")
 
@@ -137,8 +157,12 @@ def test_ten_thousand_warnings_give_exactly_the_expected_tasks(isolated: Setting
     with running_worker(isolated, tmp_path) as worker:
         _ingest(isolated, path)
         latest = _wait_for(isolated, expected, worker)
+        faust_series = _faust_series(worker, isolated.topic("alerts.raw"), len(warnings))
         assert worker.stop() == 0  # a graceful SIGTERM shutdown
     _check(latest, expected)
+    # Faust's own sensor is exported: every warning read, the person table written.
+    assert faust_series["received"] == len(warnings)
+    assert faust_series["persons_updated"] >= len(expected)
     raw_count = len(read_all(isolated, isolated.topic("alerts.raw")))
     assert raw_count == len(warnings)
     assert "Traceback" not in worker.log()
