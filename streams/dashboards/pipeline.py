@@ -112,6 +112,40 @@ def panels() -> list[tuple[object, tuple[int, int, int, int]]]:
             "{{kind}} {{outcome}}",
         ),
     )
+    alertmanagers = series(
+        "Alertmanager instances",
+        "The pager's pushes per second to each Alertmanager instance, by outcome (accepted, refused, "
+        "failed). With a cluster, an instance that only fails has lost the cluster its redundancy "
+        "(RiskAlertAlertmanagerUnreachable); pages still go out through the others.",
+        "reqps",
+        (
+            f"sum by (alertmanager, outcome) (rate(riskalert_alertmanager_posts_total{{{JOBS}}}{RATE}))",
+            "{{alertmanager}} {{outcome}}",
+        ),
+    )
+    policy = bar_gauge(
+        "SLA policy in force",
+        "Per stream worker, 1 when its last SLA policy load or reload was applied (or found the file "
+        "unchanged), 0 when it refused an invalid file and kept the policy before the edit "
+        "(RiskAlertSlaPolicyReloadFailed; docs/operations.md, 'The SLA policy').",
+        promql(f"riskalert_sla_policy_last_reload_successful{{{JOBS}}}", "{{instance}}"),
+        "bool_yes_no",
+        thresholds("red", (1, "green")),
+    ).datasource(PROMETHEUS)
+    faust = series(
+        "Faust events and rebalances",
+        "Events per second each Faust stream processed (Faust's own sensor, riskalert_faust_*), and "
+        "consumer group rebalances completed per second: frequent rebalances stall every stage.",
+        "reqps",
+        (
+            f"sum by (stream) (rate(riskalert_faust_total_events_per_stream_total{{{JOBS}}}{RATE}))",
+            "{{stream}}",
+        ),
+        (
+            f"sum(rate(riskalert_faust_rebalance_done_latency_count{{{JOBS}}}{RATE}))",
+            "rebalances",
+        ),
+    )
     return [
         (up, (0, 0, 18, 6)),
         (paused, (18, 0, 6, 6)),
@@ -119,7 +153,10 @@ def panels() -> list[tuple[object, tuple[int, int, int, int]]]:
         (lag, (12, 6, 12, 8)),
         (dead_letters, (0, 14, 12, 8)),
         (latency, (12, 14, 12, 8)),
-        (pages, (0, 22, 24, 8)),
+        (pages, (0, 22, 12, 8)),
+        (alertmanagers, (12, 22, 12, 8)),
+        (faust, (0, 30, 18, 8)),
+        (policy, (18, 30, 6, 8)),
     ]
 
 

@@ -19,6 +19,7 @@ from streams import metrics
 from streams.dashboards import generate, ops
 from streams.dashboards.grafana import CLICKHOUSE_TYPE, PROMETHEUS_TYPE
 from streams.db.migrate import load_migrations, statements
+from streams.faust_sensor import faust_metrics
 from streams.logic.pager_push import grafana_task_url
 from streams.settings import PROJECT_ROOT
 
@@ -232,7 +233,8 @@ def test_the_pager_quotes_the_task_id_in_its_link() -> None:
 def exported_series() -> set[str]:
     """Every series name the code's Prometheus metrics export."""
     names = set()
-    for value in vars(metrics).values():
+    faust = list(faust_metrics())  # Faust's sensor, riskalert_faust_* (streams.faust_sensor)
+    for value in [*vars(metrics).values(), *faust]:
         if isinstance(value, MetricWrapperBase):
             kind, name = value._type, value._name
             names |= {
