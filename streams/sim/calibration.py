@@ -9,6 +9,8 @@ the ranking and the pages mean something.
 
 from __future__ import annotations
 
+import random
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 REGION_CODE = "330106"
@@ -157,3 +159,8 @@ def stations(count: int) -> tuple[StationProfile, ...]:
 def grid_area(station: StationProfile, village_index: int, cell: int) -> str:
     """A community grid area's code (网格), e.g. `330106-PS03-G2-07`."""
     return f"{station.code}-G{village_index + 1}-{cell:02d}"
+
+
+def choose(rng: random.Random, weights: Mapping[str, float]) -> str:
+    """One key of a mix, drawn with the given relative weights."""
+    return rng.choices(list(weights), weights=list(weights.values()))[0]
