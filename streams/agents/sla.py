@@ -46,6 +46,9 @@ if TYPE_CHECKING:
 
 STAGE = "sla"
 INPUTS = ("tasks", "tasks.events", "sla.ticks")
+# Replay applies inputs of equal event time in this order (then by offset), never in arrival order:
+# a task version at t says what the task was at t, so an event at t is applied to the task after it.
+_APPLY_RANK = {"Task": 0, "TaskEvent": 1}
 log = logging.getLogger(__name__)
 
 
@@ -111,7 +114,8 @@ class SlaStage:
             return
         at = _event_time(record_type, record)
         self.clock.observe(partition, at, event.message.topic)
-        self.waiting.push(partition, at, (event, record_type, record))
+        tiebreak = (_APPLY_RANK.get(record_type, len(_APPLY_RANK)), event.message.offset)
+        self.waiting.push(partition, at, tiebreak, (event, record_type, record))
         self._buffered = True
         await self._release(stream, partition)
 

@@ -201,7 +201,15 @@ def by_id(events: list[dict[str, Any]], sentinels: set[str]) -> dict[str, dict[s
         if record["task_id"] in sentinels:
             continue
         first = records.setdefault(str(record["event_id"]), record)
-        assert first == record, f"{record['event_id']} re-emitted with different content"
+        differing = {
+            key: (first.get(key), record.get(key))
+            for key in first.keys() | record.keys()
+            if first.get(key) != record.get(key)
+        }
+        assert first == record, (
+            f"{record['event_id']} re-emitted with different content; differing fields (first, again): "
+            f"{differing}\nfirst: {first}\nagain: {record}"
+        )
     return records
 
 
