@@ -166,7 +166,7 @@ def config_show(ctx: click.Context) -> None:
 @click.option(
     "--stages",
     default=None,
-    help="Comma-separated stages this worker runs: dedup,sla,pager (the default), resolver, or sink (the "
+    help="Comma-separated stages this worker runs: dedup,resolver,sla,pager (the default), or sink (the "
     "ClickHouse sink, in a worker of its own). [env: RISKALERT_WORKER_STAGES]",
 )
 @click.pass_context
