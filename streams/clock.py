@@ -23,8 +23,10 @@ class Clock(Protocol):
 
     mode: ClockMode
 
-    def observe(self, partition: int, event_time_ms: int, source: str = "") -> None:
-        """Note an event time an input (`source`, a topic) delivered on a partition."""
+    def observe(
+        self, partition: int, event_time_ms: int, source: str = "", offset: int | None = None
+    ) -> None:
+        """Note an event time an input (`source`, a topic) delivered on a partition, at `offset`."""
 
     def now(self, partition: int) -> int:
         """The current time for a partition, in epoch ms."""
@@ -38,7 +40,9 @@ class LiveClock:
 
     mode: ClockMode = "live"
 
-    def observe(self, partition: int, event_time_ms: int, source: str = "") -> None:
+    def observe(
+        self, partition: int, event_time_ms: int, source: str = "", offset: int | None = None
+    ) -> None:
         """Live time does not depend on events."""
 
     def now(self, partition: int) -> int:
@@ -56,7 +60,10 @@ class EventClock:
     A partition's inputs (`tasks` and `tasks.events`) are separate topics that Faust reads side by side,
     so one may run ahead of the other in event time. Stream time is therefore the minimum of the
     inputs' latest event times, as in Flink and Kafka Streams; an input that delivered nothing for
-    `idle_ms` of wall time (caught up, or empty) stops holding the others back.
+    `idle_ms` of wall time (caught up, or empty) stops holding the others back, unless `unread` says the
+    consumer knows of records on it past the last one delivered. Silence alone is wall-clock timing: a
+    worker busy with a restart's backlog, or paused for seconds, would otherwise let one input run ahead
+    of records the other still has to deliver, and apply inputs out of order.
 
     An SLA event is stamped at the first instant it became true (a threshold + 1 ms, a completion's own
     time), so a replay gives the same SLA events whenever it runs and however often the worker restarts.
@@ -70,21 +77,29 @@ class EventClock:
         sources: tuple[str, ...] = (),
         idle_ms: int = 5_000,
         wall_ms: Callable[[], int] = lambda: time.monotonic_ns() // 1_000_000,
+        unread: Callable[[int, str, int], bool] = lambda partition, source, offset: False,
     ) -> None:
         if allowed_lateness_ms < 0:
             raise ValueError(f"allowed lateness must be >= 0 ms, got {allowed_lateness_ms}")
         self.allowed_lateness_ms = allowed_lateness_ms
         self.sources, self.idle_ms, self._wall_ms = sources, idle_ms, wall_ms
+        # (partition, source, last delivered offset) -> whether records past it are known to exist.
+        self.unread = unread
+        self._offsets: dict[tuple[int, str], int] = {}
         self._latest: dict[tuple[int, str], int] = {}
         self._seen_at: dict[tuple[int, str], int] = {}
         self._first_seen_at: dict[int, int] = {}
         self._now: dict[int, int] = {}
 
-    def observe(self, partition: int, event_time_ms: int, source: str = "") -> None:
-        """Note an event time an input delivered on a partition."""
+    def observe(
+        self, partition: int, event_time_ms: int, source: str = "", offset: int | None = None
+    ) -> None:
+        """Note an event time an input delivered on a partition (at `offset`, if known)."""
         key, wall = (partition, source), self._wall_ms()
         self._first_seen_at.setdefault(partition, wall)
         self._seen_at[key] = wall
+        if offset is not None:
+            self._offsets[key] = max(offset, self._offsets.get(key, offset))
         if event_time_ms > self._latest.get(key, NEVER):
             self._latest[key] = event_time_ms
 
@@ -112,11 +127,15 @@ class EventClock:
                 if wall - first < self.idle_ms:
                     return NEVER  # an input not heard from yet may still deliver older events
                 continue
-            recent = wall - self._seen_at[key] < self.idle_ms
+            recent = wall - self._seen_at[key] < self.idle_ms or self._unread(key)
             (active if recent else idle).append(self._latest[key])
         if active:
             return min(active)
         return max(idle, default=NEVER)
+
+    def _unread(self, key: tuple[int, str]) -> bool:
+        offset = self._offsets.get(key)
+        return offset is not None and self.unread(key[0], key[1], offset)
 
 
 def make_clock(mode: ClockMode, allowed_lateness_ms: int, sources: tuple[str, ...], idle_ms: int) -> Clock:

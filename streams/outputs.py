@@ -14,8 +14,9 @@ import asyncio
 from typing import Any, Protocol
 
 import faust
-from faust.types import ProducerT
+from faust.types import ConsumerT, ProducerT
 
+from streams.fetching import snapshot_active_partitions
 from streams.producer import CheckedProducer
 from streams.settings import Settings
 
@@ -54,9 +55,17 @@ class Outputs:
 
 
 class RiskAlertApp(faust.App):
-    """The Faust app, whose producer flush (run before every commit) also flushes `outputs`."""
+    """The Faust app, whose producer flush (run before every commit) also flushes `outputs`, and whose
+    consumer fetches with a snapshot of its active partitions (`streams/fetching.py`)."""
 
     outputs: OutputSink | None = None
+
+    def _new_consumer(self) -> ConsumerT:
+        consumer = super()._new_consumer()
+        # faust calls `self._getmany(active_partitions=..., timeout=...)` from `Consumer.getmany`;
+        # ConsumerT does not declare that private method, hence the ignore.
+        consumer._getmany = snapshot_active_partitions(consumer._getmany)  # type: ignore[attr-defined]
+        return consumer
 
     def _new_producer(self) -> ProducerT:
         producer = super()._new_producer()

@@ -197,9 +197,7 @@ class Settings(BaseSettings):
         20, ge=6, le=300, description="how soon a dead worker's partitions move to another worker"
     )
     worker_stages: list[Literal["dedup", "resolver", "sla", "pager", "sink"]] = Field(
-        # The resolver is opt-in for now: with it in the same process, the event-clock SLA kill test
-        # stalls after a restart (not understood yet; see docs/operations.md, "Events addressed by warning").
-        ["dedup", "sla", "pager"],  # pydantic copies a mutable default per instance
+        ["dedup", "resolver", "sla", "pager"],  # pydantic copies a mutable default per instance
         description='stages this worker runs, as JSON, e.g. ["dedup"]: one stage per process scales apart; '
         '["sink"] runs the ClickHouse sink, which must run alone (its own consumer group)',
     )

@@ -22,6 +22,7 @@ from collections.abc import Iterable
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
+from faust.exceptions import ConsumerNotStarted
 from faust.types import TP
 
 from streams import metrics
@@ -34,6 +35,7 @@ from streams.agents.common import (
     is_committed,
     send,
 )
+from streams.clock import EventClock
 from streams.logic import tasks as logic
 from streams.logic.deadlines import DeadlineIndex
 from streams.logic.reorder import ReorderBuffer
@@ -46,6 +48,9 @@ if TYPE_CHECKING:
 
 STAGE = "sla"
 INPUTS = ("tasks", "tasks.events", "sla.ticks")
+# Replay applies inputs of equal event time in this order (then by offset), never in arrival order:
+# a task version at t says what the task was at t, so an event at t is applied to the task after it.
+_APPLY_RANK = {"Task": 0, "TaskEvent": 1}
 log = logging.getLogger(__name__)
 
 
@@ -59,6 +64,8 @@ def attach(pipeline: Pipeline) -> SlaStage:
         help="per task: SLA clocks, the task's person, events waiting for their task",
     )
     stage = SlaStage(pipeline, table)
+    if isinstance(pipeline.clock, EventClock):
+        pipeline.clock.unread = partial(_unread, pipeline.app)
     table.on_recover(stage.rebuild_index)
     source = pipeline.app.topic(
         *(settings.topic(name) for name in INPUTS), key_serializer="raw", value_serializer="raw"
@@ -110,8 +117,9 @@ class SlaStage:
             await self._apply(event, record_type, record, self.clock.now(partition))
             return
         at = _event_time(record_type, record)
-        self.clock.observe(partition, at, event.message.topic)
-        self.waiting.push(partition, at, (event, record_type, record))
+        self.clock.observe(partition, at, event.message.topic, event.message.offset)
+        tiebreak = (_APPLY_RANK.get(record_type, len(_APPLY_RANK)), event.message.offset)
+        self.waiting.push(partition, at, tiebreak, (event, record_type, record))
         self._buffered = True
         await self._release(stream, partition)
 
@@ -269,6 +277,16 @@ class SlaStage:
             log.info(
                 "sla: %d waiting inputs of revoked partitions %s left to their new owner", dropped, partitions
             )
+
+
+def _unread(app: Any, partition: int, topic: str, offset: int) -> bool:
+    """Whether the consumer knows of records on `topic` past `offset` (from its last fetch's high
+    watermark; a stale one only errs towards "caught up", the old wall-clock behaviour)."""
+    try:
+        highwater = app.consumer.highwater(TP(topic, partition))
+    except (AssertionError, ConsumerNotStarted):  # aiokafka asserts the partition is assigned
+        return False
+    return highwater is not None and offset + 1 < highwater
 
 
 def _event_time(record_type: str, record: dict[str, Any]) -> int:

@@ -19,7 +19,7 @@ from streams.settings import load_settings
 @click.option(
     "--stages",
     default=None,
-    help="Comma-separated stages this worker runs: dedup,sla,pager (the default), resolver, or sink (the "
+    help="Comma-separated stages this worker runs: dedup,resolver,sla,pager (the default), or sink (the "
     "ClickHouse sink, in a worker of its own). [env: RISKALERT_WORKER_STAGES]",
 )
 @click.pass_context

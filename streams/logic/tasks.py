@@ -175,6 +175,11 @@ def on_task(
     if state.sla is None:
         state.owner = owner_of(task)
         state.sla = sla_logic.start(task, policy)
+    else:
+        # Thresholds passed before this version fire under the rule in force until it, as a tick would
+        # have fired them: otherwise whether a tick came between them and a merge (timer timing, a
+        # restart) decided the content (level, due time) of those SLA events.
+        out.sla_events += sla_logic.on_tick(state.sla, now, clock)
     sla_logic.on_task_version(state.sla, task, policy)
     out.sla_events += sla_logic.on_tick(state.sla, now, clock)
     held, state.held, state.hold_until = state.held, [], None

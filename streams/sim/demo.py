@@ -208,7 +208,8 @@ def _start_workers(
         home / "logs" / "worker.log",
         settings.metrics_port,
     )
-    # The resolver in a process of its own, as operations.md advises next to an event-clock SLA stage.
+    # The resolver in a process of its own (separated while a restart stall with it in-process was open;
+    # since fixed, see streams/fetching.py): the demo keeps showing that layout.
     resolver_port = free_port()
     resolver = WorkerProcess(
         "resolver worker",

@@ -201,7 +201,15 @@ def by_id(events: list[dict[str, Any]], sentinels: set[str]) -> dict[str, dict[s
         if record["task_id"] in sentinels:
             continue
         first = records.setdefault(str(record["event_id"]), record)
-        assert first == record, f"{record['event_id']} re-emitted with different content"
+        differing = {
+            key: (first.get(key), record.get(key))
+            for key in first.keys() | record.keys()
+            if first.get(key) != record.get(key)
+        }
+        assert first == record, (
+            f"{record['event_id']} re-emitted with different content; differing fields (first, again): "
+            f"{differing}\nfirst: {first}\nagain: {record}"
+        )
     return records
 
 
@@ -305,7 +313,7 @@ def test_live_clock_emits_breaches_on_time(isolated: Settings, tmp_path: Path) -
         ("sla", isolated.topic("tasks")),
         ("dedup", isolated.topic("alerts.raw")),
     }
-    assert all(float(lag) == 0 for *_, lag in lags)
+    assert all(float(lag) == 0 for *_, lag in lags), f"lag left: {[lag for lag in lags if float(lag[3])]}"
     assert len({e["event_id"] for e in breaches}) == expected_breaches
     delays = sorted(e["detected_at"] - e["due_at"] for e in breaches)
     assert delays[0] > 0  # never early

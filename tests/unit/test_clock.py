@@ -63,6 +63,29 @@ def test_an_input_that_never_delivers_stops_holding_after_the_idle_time() -> Non
     assert clock.now(2) == 80_000
 
 
+def test_a_silent_input_with_records_left_to_read_keeps_holding_stream_time() -> None:
+    """A worker busy with a restart's backlog (or paused) hears nothing from an input for seconds
+    while the input still has records; silence alone must not let the other input run ahead."""
+    wall = Wall()
+    highwater = {("tasks", 0): 10, ("tasks.events", 0): 50}
+    clock = EventClock(
+        0,
+        sources=("tasks", "tasks.events"),
+        idle_ms=5_000,
+        wall_ms=wall,
+        unread=lambda partition, source, offset: offset + 1 < highwater[(source, partition)],
+    )
+    clock.observe(0, 20_000, "tasks", offset=3)
+    clock.observe(0, 25_000, "tasks.events", offset=7)
+    wall.ms = 9_000  # tasks silent for 9 s, but offsets 4..9 are still to be delivered
+    clock.observe(0, 90_000, "tasks.events", offset=8)
+    assert clock.now(0) == 20_000
+    clock.observe(0, 60_000, "tasks", offset=9)  # the rest of tasks arrives: caught up
+    wall.ms = 15_000
+    clock.observe(0, 95_000, "tasks.events", offset=9)
+    assert clock.now(0) == 95_000  # tasks silent and caught up: idle, as before
+
+
 def test_make_clock_and_bad_lateness() -> None:
     assert make_clock("live", 0, (), 5_000).mode == "live"
     assert make_clock("event", 60_000, ("a",), 5_000).mode == "event"

@@ -172,5 +172,6 @@ def test_a_worker_runs_only_the_stages_it_is_given(tmp_path: Path) -> None:
     assert sorted(agent.name.rsplit(".", 1)[-1] for agent in everything.app.agents.values()) == [
         "dedup",
         "pager",
+        "resolver",
         "sla",
     ]
