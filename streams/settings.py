@@ -187,6 +187,18 @@ class Settings(BaseSettings):
         None, description="RocksDB table state of this worker process (unset: <home>/worker)"
     )
     worker_standby_replicas: int = Field(1, ge=0, le=5, description="standby copies of each table partition")
+    worker_rocksdb_write_buffer_mb: int = Field(
+        16,
+        ge=1,
+        le=1024,
+        description="RocksDB memtable size (MB) of each table partition, at most two; Faust's default: 64",
+    )
+    worker_rocksdb_block_cache_mb: int = Field(
+        32,
+        ge=1,
+        le=65536,
+        description="RocksDB block cache (MB) of each table partition; Faust's default: 2048 + 500",
+    )
     dedup_retention_hours: float = Field(168, gt=0, description="how long an exact duplicate is recognised")
     merge_window_hours: float = Field(24, gt=0, description="warnings within this of a task join it")
     merge_window_hours_by_level: dict[str, float] = Field(

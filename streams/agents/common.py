@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from faust.types import EventT, StreamT
 
     from streams.app import Pipeline
+    from streams.settings import Settings
 
 log = logging.getLogger(__name__)
 RETRY_BASE_SECONDS = 0.2
@@ -194,3 +195,18 @@ def committed_offset(app: Any, tp: Any) -> int | None:
     """
     offsets = app.consumer._committed_offset
     return offsets.get(tp)  # type: ignore[no-any-return]  # faust types the mapping loosely
+
+
+def table_options(settings: Settings) -> dict[str, int]:
+    """RocksDB options of every table partition: bounded memtables and block cache.
+
+    Faust's defaults (64 MB memtables, up to three, a 2 GB block cache and 500 MB compressed cache per
+    partition's database) let a worker with a dozen partitions grow to gigabytes; these are set by
+    `RISKALERT_WORKER_ROCKSDB_*` (docs/operations.md, "Memory").
+    """
+    return {
+        "write_buffer_size": settings.worker_rocksdb_write_buffer_mb * 2**20,
+        "max_write_buffer_number": 2,
+        "block_cache_size": settings.worker_rocksdb_block_cache_mb * 2**20,
+        "block_cache_compressed_size": 0,
+    }

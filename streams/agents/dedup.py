@@ -14,7 +14,7 @@ from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from streams import metrics
-from streams.agents.common import register, send
+from streams.agents.common import register, send, table_options
 from streams.logic.dedup import Outcome, PersonState, Position, on_alert, state_key
 from streams.logic.lifecycle import on_relation_fact, on_task_fact, on_victim_record
 
@@ -30,7 +30,11 @@ INPUTS = ("alerts.raw", "victims.history", "persons.facts")
 def attach(pipeline: Pipeline) -> None:
     """Register the persons table and the dedup agent on the pipeline's app."""
     persons = pipeline.app.Table(
-        "persons", default=None, partitions=pipeline.settings.topic_partitions, help="dedup state per person"
+        "persons",
+        default=None,
+        partitions=pipeline.settings.topic_partitions,
+        help="dedup state per person",
+        options=table_options(pipeline.settings),
     )
     register(
         pipeline,

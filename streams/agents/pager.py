@@ -26,7 +26,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from streams import metrics
-from streams.agents.common import register
+from streams.agents.common import register, table_options
 from streams.alertmanager import AlertmanagerClient
 from streams.errors import AlertmanagerError
 from streams.logic import pager as logic
@@ -85,6 +85,7 @@ def attach(pipeline: Pipeline) -> PagerStage:
         default=None,
         partitions=settings.topic_partitions,
         help="per task: status, masked name and the SLA alerts Alertmanager should hold",
+        options=table_options(settings),
     )
     client = AlertmanagerClient(settings.alertmanager_url, settings.pager_request_timeout_seconds)
     stage = PagerStage(pipeline, table, client)

@@ -25,6 +25,7 @@ from streams.agents.common import (
     is_committed,
     register,
     send,
+    table_options,
 )
 from streams.logic import resolver as logic
 from streams.logic.deadlines import DeadlineIndex
@@ -50,6 +51,7 @@ def attach(pipeline: Pipeline) -> ResolverStage:
         default=None,
         partitions=settings.topic_partitions,
         help="per alert key: the task it belongs to, events waiting for it",
+        options=table_options(settings),
     )
     stage = ResolverStage(pipeline, table)
     table.on_recover(stage.rebuild_index)

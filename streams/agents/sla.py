@@ -34,6 +34,7 @@ from streams.agents.common import (
     input_position,
     is_committed,
     send,
+    table_options,
 )
 from streams.clock import EventClock
 from streams.logic import tasks as logic
@@ -62,6 +63,7 @@ def attach(pipeline: Pipeline) -> SlaStage:
         default=None,
         partitions=settings.topic_partitions,
         help="per task: SLA clocks, the task's person, events waiting for their task",
+        options=table_options(settings),
     )
     stage = SlaStage(pipeline, table)
     if isinstance(pipeline.clock, EventClock):

@@ -163,6 +163,11 @@ def test_ten_thousand_warnings_give_exactly_the_expected_tasks(isolated: Setting
     # Faust's own sensor is exported: every warning read, the person table written.
     assert faust_series["received"] == len(warnings)
     assert faust_series["persons_updated"] >= len(expected)
+    # Every partition's RocksDB runs with the bounded memtables (RISKALERT_WORKER_ROCKSDB_*).
+    options = [path.read_text() for path in (tmp_path / "worker").glob("v1/tables/persons-*.db/OPTIONS-*")]
+    assert options
+    assert all("  write_buffer_size=16777216\n" in text for text in options)
+    assert all("  max_write_buffer_number=2\n" in text for text in options)
     raw_count = len(read_all(isolated, isolated.topic("alerts.raw")))
     assert raw_count == len(warnings)
     assert "Traceback" not in worker.log()
